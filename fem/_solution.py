@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import sympy as sp
 from skfem import CellBasis
-from skfem.mapping import MappingAffine
 
 from manufactured._symbols import SPACE, t as _t
 
@@ -233,7 +232,9 @@ class Solution:
             meshio.write(path, meshio.Mesh(pts3, cellblock, point_data=point_data,
                                            field_data=field_data))
         else:
-            with meshio.xdmf.TimeSeriesWriter(str(path)) as w:
+            # XML keeps the series in one file; meshio's HDF/Binary formats write their
+            # data files into the current directory and HDF needs h5py.
+            with meshio.xdmf.TimeSeriesWriter(str(path), data_format="XML") as w:
                 w.write_points_cells(pts3, cellblock)
                 for tk, s in zip(times, steps):
                     w.write_data(float(tk), point_data={self.name: s})

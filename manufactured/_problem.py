@@ -103,7 +103,7 @@ class Problem:
         if not eq.has(u):
             raise ValueError(f"{where}: the equation {eq} = 0 does not contain the unknown u; use manufactured.u")
         raw, order = extract(eq, coords, timed, where)
-        for k, e in enumerate(list(raw.A) + list(raw.b) + [raw.c, raw.m1, raw.m2, raw.f]):
+        for e in list(raw.A) + list(raw.b) + [raw.c, raw.m1, raw.m2, raw.f]:
             _check_symbols(e, coords, False, timed, "the equation", where)
         if timed and order == 0:
             raise ValueError(f"{where}: time={time} was given but the equation has no time derivative; "

@@ -1,0 +1,17 @@
+"""Finite elements (scikit-fem): reference solves, the Solution type, norms and plots.
+
+>>> from geometries import Interval
+>>> from manufactured import Problem, Dirichlet, laplacian, u
+>>> import fem
+>>> sol = fem.solve(Problem(Interval(0, 1), -laplacian(u) - 2,
+...                         {"left": Dirichlet(0), "right": Dirichlet(0)}), h=0.1)
+>>> sol.error("x*(1 - x)") < 1e-12
+True
+"""
+
+from ._forms import Operator
+from ._plot import plot_file
+from ._solution import Solution
+from ._solve import element_for, solve
+
+__all__ = ["solve", "Solution", "Operator", "element_for", "plot_file"]

@@ -1,0 +1,207 @@
+"""Reference finite-element solves: steady problems, Crank-Nicolson, Newmark."""
+
+import math
+import time as _time
+
+import numpy as np
+import scipy.sparse.linalg as spla
+import skfem
+
+from ._forms import Compiled, Operator, facet_bases
+from ._solution import Solution
+
+_ELEMENTS = {
+    (1, 1): skfem.ElementLineP1, (1, 2): skfem.ElementLineP2,
+    (2, 1): skfem.ElementTriP1, (2, 2): skfem.ElementTriP2, (2, 3): skfem.ElementTriP3,
+    (3, 1): skfem.ElementTetP1, (3, 2): skfem.ElementTetP2,
+}
+
+#: Above this many unknowns the default solver is algebraic multigrid (pyamg).
+DIRECT_LIMIT = {1: 10**7, 2: 200_000, 3: 40_000}
+
+
+def element_for(dim, order):
+    """The Lagrange element of ``order`` on simplices of dimension ``dim``."""
+    try:
+        return _ELEMENTS[(dim, order)]()
+    except KeyError:
+        orders = sorted(o for d, o in _ELEMENTS if d == dim)
+        raise ValueError(f"order={order!r} is not available in {dim}D; choose one of {orders}") from None
+
+
+class LinearSolver:
+    """Solve ``A x = b`` restricted to free DOFs: direct (SuperLU, factor reused) or pyamg."""
+
+    def __init__(self, A, free, method, symmetric, tol=1e-10):
+        self.free, self.method, self.tol = free, method, tol
+        Aff = A[free][:, free].tocsr()
+        if method == "direct":
+            self._lu = spla.splu(Aff.tocsc())
+        else:
+            import pyamg
+
+            self._ml = pyamg.smoothed_aggregation_solver(
+                Aff, symmetry="hermitian" if symmetric else "nonsymmetric")
+            self._accel = "cg" if symmetric else "gmres"
+        self.iterations = []
+
+    def __call__(self, rhs, x0=None):
+        if self.method == "direct":
+            return self._lu.solve(rhs)
+        res = []
+        x = self._ml.solve(rhs, x0=x0, tol=self.tol, accel=self._accel, residuals=res,
+                           maxiter=500)
+        self.iterations.append(len(res))
+        rel = res[-1] / max(res[0], 1e-300) if res else 0.0
+        if rel > 1e3 * self.tol and np.linalg.norm(rhs) > 0:
+            raise RuntimeError(
+                f"pyamg did not converge (relative residual {rel:.1e}); try solver='direct'"
+            )
+        return x
+
+
+def _check_problem(problem):
+    if not hasattr(problem, "canonical") or not hasattr(problem, "domain"):
+        raise TypeError(
+            f"solve needs a manufactured.Problem, got {type(problem).__name__}; build one with "
+            "Problem(domain, equation, bcs)"
+        )
+    if problem.parameters:
+        names = ", ".join(problem.parameters)
+        raise ValueError(
+            f"the problem is a family with parameter function(s) {names}; pick a member with "
+            f"problem.substitute({problem.parameters[0]}=...) before solving"
+        )
+
+
+def solve(problem, h=None, order=1, dt=None, solver="auto", mesh=None, tol=1e-10):
+    """Solve a Problem with Lagrange finite elements; returns a :class:`Solution`.
+
+    ``h`` element size (default: a twentieth of the bounding box's smallest side),
+    ``order`` 1, 2 or 3 (3 in 2D), ``dt`` time step for time problems (default: ``h``),
+    ``solver`` "auto" | "direct" | "amg", ``mesh`` a prebuilt tagged scikit-fem mesh.
+
+    >>> from geometries import Rectangle
+    >>> from manufactured import Problem, Dirichlet, laplacian, u
+    >>> square = Rectangle((0, 0), (1, 1), name="wall")
+    >>> sol = solve(Problem(square, -laplacian(u) - 1, {"wall": Dirichlet(0)}), h=0.1)
+    >>> round(float(sol([[0.5, 0.5]])[0]), 2)
+    0.07
+    """
+    _check_problem(problem)
+    if solver not in ("auto", "direct", "amg"):
+        raise ValueError(f"solver must be 'auto', 'direct' or 'amg', got {solver!r}")
+    dim = problem.dim
+    elem = element_for(dim, order)
+    timings = {}
+    t0 = _time.perf_counter()
+    if mesh is None:
+        lo, hi = problem.domain.bounds
+        h = float(np.min(hi - lo)) / 20 if h is None else h
+        mesh = problem.domain.mesh(h=h, order=min(order, 2))
+    missing = set(problem.bcs) - set(mesh.boundaries or {})
+    if missing:
+        raise ValueError(f"the mesh has no boundary tagged {sorted(missing)}; tag it or pass "
+                         "no mesh= so the domain meshes itself")
+    timings["mesh"] = _time.perf_counter() - t0
+
+    t0 = _time.perf_counter()
+    op = Operator(problem)
+    intorder = 2 * order + (0 if isinstance(mesh, skfem.MeshTri1 | skfem.MeshTet1 | skfem.MeshLine1) else 2)
+    basis = skfem.CellBasis(mesh, elem, intorder=intorder)
+    tags = [tg for tg in op.natural if len(mesh.boundaries[tg])]
+    fbases = facet_bases(mesh, elem, tags, intorder)
+    fbases.update({tg: None for tg in op.natural if tg not in fbases})
+    D, per_tag = op.dirichlet_dofs(basis, mesh)
+    free = np.setdiff1d(np.arange(basis.N), D)
+    method = solver if solver != "auto" else ("direct" if len(free) <= DIRECT_LIMIT[dim] else "amg")
+    info = {"method": "fem", "order": order, "h": h, "n_dofs": int(basis.N),
+            "n_free": int(len(free)), "n_elements": int(mesh.nelements), "solver": method,
+            "mesh_type": type(mesh).__name__}
+    fb = {k: v for k, v in fbases.items() if v is not None}
+    if problem.time_order == 0:
+        A = op.stiffness(basis, fb)
+        b = op.load(basis, fb)
+        x = op.dirichlet_values(basis, per_tag)
+        timings["assemble"] = _time.perf_counter() - t0
+        t0 = _time.perf_counter()
+        rhs = (b - A @ x)[free]
+        x[free] = LinearSolver(A, free, method, op.symmetric, tol)(rhs)
+        timings["solve"] = _time.perf_counter() - t0
+        info["timings"] = timings
+        return Solution(basis, x, info=info)
+    return _solve_time(problem, op, basis, fb, D, per_tag, free, method, dt, h, info, timings, t0, tol)
+
+
+def _steps(problem, dt, h):
+    t0, t1 = (float(v) for v in problem.time)
+    if dt is None:
+        dt = min(h if h is not None else (t1 - t0) / 20, (t1 - t0) / 10)
+    if not (isinstance(dt, int | float) and dt > 0):
+        raise ValueError(f"dt must be a positive number, got {dt!r}")
+    n = max(int(math.ceil((t1 - t0) / dt - 1e-9)), 1)
+    return np.linspace(t0, t1, n + 1)
+
+
+def _solve_time(problem, op, basis, fb, D, per_tag, free, method, dt, h, info, timings, tstart, tol):
+    times = _steps(problem, dt, h)
+    k = times[1] - times[0]
+    interp = lambda expr: Compiled(expr)(basis.doflocs, times[0]) * np.ones(basis.N)  # noqa: E731
+    U = np.zeros((len(times), basis.N))
+    U[0] = interp(problem.initial["u"])
+    A = op.stiffness(basis, fb, times[0])
+    F = op.load(basis, fb, times[0])
+    second = problem.time_order == 2
+    M1 = op.mass(basis, op.m1, times[0]) if not op.m1.is_zero else None
+    M2 = op.mass(basis, op.m2, times[0]) if second else None
+
+    def lhs(A, M1, M2):
+        if second:
+            L = 4 / k**2 * M2 + A
+            return L + 2 / k * M1 if M1 is not None else L
+        return M1 / k + A / 2
+
+    L = lhs(A, M1, M2)
+    lin = LinearSolver(L, free, method, op.symmetric, tol)
+    if second:
+        V = interp(problem.initial["u_t"])
+        # initial acceleration from the equation at the free DOFs; Dirichlet rows from g_tt
+        acc = np.zeros(basis.N)
+        import sympy as sp
+
+        from manufactured._symbols import t as tsym
+
+        for tag, dofs in per_tag.items():
+            acc[dofs] = Compiled(sp.diff(op.dirichlet[tag].expr, tsym, 2))(basis.doflocs[:, dofs], times[0])
+        r = F - A @ U[0] - (M1 @ V if M1 is not None else 0) - M2 @ acc
+        acc[free] = spla.splu(M2[free][:, free].tocsc()).solve(r[free])
+    timings["assemble"] = _time.perf_counter() - tstart
+    tsolve = _time.perf_counter()
+    for n in range(len(times) - 1):
+        tn, tn1 = times[n], times[n + 1]
+        if op.time_dependent_matrix:
+            An1 = op.stiffness(basis, fb, tn1)
+            M1n1 = op.mass(basis, op.m1, tn1) if M1 is not None else None
+            M2n1 = op.mass(basis, op.m2, tn1) if second else None
+            lin = LinearSolver(lhs(An1, M1n1, M2n1), free, method, op.symmetric, tol)
+        else:
+            An1, M1n1, M2n1 = A, M1, M2
+        Fn1 = op.load(basis, fb, tn1) if op.time_dependent_load else F
+        x = op.dirichlet_values(basis, per_tag, tn1)
+        if second:
+            rhs = Fn1 + M2n1 @ (4 / k**2 * (U[n] + k * V) + acc)
+            if M1n1 is not None:
+                rhs = rhs + M1n1 @ (2 / k * U[n] + V)
+        else:
+            rhs = M1 @ U[n] / k - A @ U[n] / 2 + (F + Fn1) / 2
+        Ln1 = lhs(An1, M1n1, M2n1)
+        x[free] = lin((rhs - Ln1 @ x)[free], x0=U[n][free])
+        if second:
+            acc = 4 / k**2 * (x - U[n] - k * V) - acc
+            V = 2 / k * (x - U[n]) - V
+        U[n + 1] = x
+        A, M1, F = An1, M1n1, Fn1
+    timings["solve"] = _time.perf_counter() - tsolve
+    info.update(dt=float(k), steps=len(times) - 1,
+                scheme="newmark" if second else "crank-nicolson", timings=timings)
+    return Solution(basis, U, times=times, info=info)
