@@ -168,7 +168,7 @@ def _matrices(basis, points, grad, extrapolate):
                 for d in range(dim):
                     vals[d].append(np.asarray(field.grad[d])[:, 0])
             else:
-                vals[0].append(np.asarray(field.value)[:, 0])
+                vals[0].append(np.asarray(field)[:, 0])
     cols = basis.element_dofs[:, c]                       # (Nbfun, n)
     r = np.tile(rows, basis.Nbfun)
     mats = [csr_matrix((np.concatenate(v) if v else np.zeros(0), (r, cols.ravel())),

@@ -39,7 +39,7 @@ def sample_field(basis, dofs, nrefs=None):
     xg = basis.mapping.F(X)                                   # (dim, nel, nr)
     vals = 0.0
     for k in range(basis.Nbfun):
-        phi = basis.elem.gbasis(basis.mapping, X, k)[0].value  # (nel, nr)
+        phi = np.asarray(basis.elem.gbasis(basis.mapping, X, k)[0])  # (nel, nr)
         vals = vals + dofs[..., basis.element_dofs[k]][..., None] * phi
     pts = xg.reshape(dim, -1).T
     vals = vals.reshape(dofs.shape[:-1] + (-1,))
@@ -113,7 +113,7 @@ def plot_field(points, cells, values, path=None, *, title="u", name="u", cmap="v
     if show_edges is None:
         show_edges = grid.n_cells <= 5000
     pl = _plotter(path, window_size)
-    bar = {"title": name}
+    bar = {"title": name, "vertical": True, "position_x": 0.85, "position_y": 0.1}
     if dim == 2:
         pl.add_mesh(grid, scalars=name, cmap=cmap, show_edges=show_edges, scalar_bar_args=bar)
         pl.view_xy()
@@ -140,9 +140,10 @@ def plot_xt(x, times, values, path=None, *, title="u", cmap="viridis", window_si
     s = xr / tr                                     # draw t scaled to a square picture
     X, T = np.meshgrid(x, times * s)                # (n_t, n_x)
     grid = pv.StructuredGrid(X, T, np.zeros_like(X))
-    grid.point_data["u"] = values.ravel()          # row-major (t, x) matches meshgrid
+    grid.point_data["u"] = values.ravel(order="F")  # VTK structured order: x fastest
     pl = _plotter(path, window_size)
-    pl.add_mesh(grid, scalars="u", cmap=cmap, scalar_bar_args={"title": "u"})
+    pl.add_mesh(grid, scalars="u", cmap=cmap,
+                scalar_bar_args={"title": "u", "vertical": True, "position_x": 0.85, "position_y": 0.1})
     pl.show_bounds(xtitle="x", ytitle="t", show_zaxis=False, show_zlabels=False,
                    axes_ranges=[x[0], x[-1], times[0], times[-1], 0, 0])
     pl.view_xy()

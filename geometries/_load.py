@@ -8,6 +8,7 @@ import skfem
 
 from ._domain import Domain, _MeshBacked, as_points
 from ._locate import find_cells
+from ._mapping import robust
 
 
 def _facet_normals(mesh, facets):
@@ -104,7 +105,7 @@ class MeshDomain(_MeshBacked, Domain):
                 m = m.refined()
         if order >= 2 and self.dim > 1:
             m2 = (skfem.MeshTri2 if self.dim == 2 else skfem.MeshTet2).from_mesh(m)
-            m = m2.with_boundaries(m.boundaries)
+            m = robust(m2.with_boundaries(m.boundaries))
         return m
 
     def __repr__(self):

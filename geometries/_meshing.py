@@ -1,10 +1,11 @@
 """Meshing a Domain: gmsh (OpenCASCADE kernel) for 2D/3D, tags from the boundary pieces."""
 
 import math
-import os
 
 import numpy as np
 import skfem
+
+from ._mapping import robust
 
 
 def _check_h(domain, h):
@@ -46,7 +47,7 @@ def _gmsh_mesh(domain, h):
         gmsh.initialize(interruptible=False)
     try:
         gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.option.setNumber("General.NumThreads", min(os.cpu_count() or 1, 4))
+        gmsh.option.setNumber("General.NumThreads", 1)  # deterministic meshes
         gmsh.model.add("domain")
         _build_occ(domain, gmsh.model.occ)
         gmsh.model.occ.removeAllDuplicates()
@@ -145,4 +146,4 @@ def mesh_domain(domain, h=None, order=1):
     boundaries, best, facets = _classify(domain, mesh)
     if order >= 2:
         mesh = _snap(domain, mesh, best, facets)
-    return mesh.with_boundaries(boundaries)
+    return robust(mesh.with_boundaries(boundaries))
