@@ -49,20 +49,38 @@ class _Locator:
         lam = np.einsum("nkij,nkj->nki", self.Ainv[cand], x[:, None, :] - self.b[cand])
         return np.concatenate([1.0 - lam.sum(axis=2, keepdims=True), lam], axis=2)
 
-    def candidates(self, x, k, tol, margin):
-        """Up to `k` nearest elements per point, grown until no farther element can hold it."""
-        k = min(k, self.nel)
-        while True:
-            dist, cand = self.tree.query(x, k=k)
+    def candidates(self, x, k, tol, margin, R=3):
+        """The best `R` of the nearest elements per point, sorted by min barycentric
+        coordinate (descending): ``cand (n, R), bary (n, R, dim+1), minb (n, R)``.
+        `k` is doubled, for the unresolved points only, until no farther element can
+        hold them (its centroid is within `radius` of every point it holds)."""
+        n, R = x.shape[0], min(R, self.nel)
+        cand_t = np.zeros((n, R), dtype=np.int64)
+        bary_t = np.zeros((n, R, self.dim + 1))
+        minb_t = np.zeros((n, R))
+        idx, k = np.arange(n), max(min(k, self.nel), R)
+        while idx.size:
+            dist, cand = self.tree.query(x[idx], k=k, workers=-1)
             if k == 1:
                 dist, cand = dist[:, None], cand[:, None]
-            bary = self.bary(x, cand)
-            ok = (bary.min(axis=2) >= -tol).any(axis=1)
-            # an element can only hold x if its centroid is within `radius` of x
-            unsure = ~ok & (dist[:, -1] <= self.radius * (1 + margin))
-            if k == self.nel or not unsure.any():
-                return cand, bary
-            k = min(2 * k, self.nel)
+            bary = self.bary(x[idx], cand)
+            minb = _min_last(bary)
+            top = np.argsort(-minb, axis=1)[:, :R]
+            rows = np.arange(idx.size)[:, None]
+            cand_t[idx], bary_t[idx], minb_t[idx] = cand[rows, top], bary[rows, top], minb[rows, top]
+            unsure = (minb_t[idx, 0] < -tol) & (dist[:, -1] <= self.radius * (1 + margin))
+            if k == self.nel:
+                break
+            idx, k = idx[unsure], min(2 * k, self.nel)
+        return cand_t, bary_t, minb_t
+
+
+def _min_last(a):
+    """a.min(axis=-1) for a short last axis (faster than the generic reduction)."""
+    out = a[..., 0].copy()
+    for i in range(1, a.shape[-1]):
+        np.minimum(out, a[..., i], out=out)
+    return out
 
 
 def _locator(mesh):
@@ -114,8 +132,8 @@ def locate(mesh, points, *, mapping=None, tol=1e-9, k=16, chunk=20000,
     X = np.zeros((loc.dim, N))
     for s in range(0, N, chunk):
         x = points[:, s:s + chunk].T
-        cand, bary = loc.candidates(x, k, tol, margin)
-        order = np.argsort(-bary.min(axis=2), axis=1)   # best candidate first
+        cand, bary, minb = loc.candidates(x, k, tol, margin)
+        order = np.broadcast_to(np.arange(cand.shape[1]), cand.shape)  # already sorted
         n = x.shape[0]
         c_out = np.full(n, -1, dtype=np.int64)
         X_out = np.zeros((loc.dim, n))

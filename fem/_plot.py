@@ -161,7 +161,7 @@ def plot_file(vtu_path, png_path, field=None):
         raise ValueError(f"plot: file {str(vtu_path)!r} does not exist")
     try:
         m = meshio.read(vtu_path)
-    except Exception as err:  # meshio raises many types for unreadable files
+    except (Exception, SystemExit) as err:  # meshio raises many types, or calls sys.exit
         raise ValueError(f"plot: meshio cannot read {str(vtu_path)!r}: {err}") from err
     if not m.point_data:
         raise ValueError(f"plot: {str(vtu_path)!r} has no point data to colour by")

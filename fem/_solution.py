@@ -226,12 +226,11 @@ class Solution:
         times = self._times if self.is_time_dependent else np.zeros(1)
         if path.suffix == ".vtu":
             point_data = {self.name: steps[-1]}
-            field_data = {}
             if self.is_time_dependent:
                 point_data.update({f"{self.name}_{k:04d}": s for k, s in enumerate(steps)})
-                field_data["times"] = np.asarray(times, dtype=float)
-            meshio.write(path, meshio.Mesh(pts3, cellblock, point_data=point_data,
-                                           field_data=field_data))
+            meshio.write(path, meshio.Mesh(pts3, cellblock, point_data=point_data))
+            if self.is_time_dependent:      # meshio's vtu writer drops field data
+                _add_vtu_field_data(path, "times", times)
         else:
             # XML keeps the series in one file; meshio's HDF/Binary formats write their
             # data files into the current directory and HDF needs h5py.
@@ -264,6 +263,17 @@ class Solution:
         return _plot.plot_field(pts, cells, vals, path, title=title, cmap=cmap,
                                 show_edges=show_edges, window_size=window_size,
                                 name=self.name)
+
+
+def _add_vtu_field_data(path, name, values):
+    """Insert an ascii FieldData array into a .vtu written by meshio (XML text)."""
+    values = np.asarray(values, dtype=float).ravel()
+    block = (f'<FieldData><DataArray type="Float64" Name="{name}" '
+             f'NumberOfTuples="{values.size}" format="ascii">'
+             + " ".join(repr(float(v)) for v in values) + "</DataArray></FieldData>")
+    text = Path(path).read_text()
+    text = text.replace("<UnstructuredGrid>", "<UnstructuredGrid>" + block, 1)
+    Path(path).write_text(text)
 
 
 # --------------------------------------------------------------------- exact solutions

@@ -120,6 +120,7 @@ def load(path):
     Untagged boundary facets are tagged ``boundary``.
     """
     import meshio
+    from skfem.io.meshio import from_meshio
 
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -130,7 +131,7 @@ def load(path):
         raise ValueError(f"load: meshio cannot read {path!r}: {exc}") from None
     # keep only the physical-group cell sets, named as in the file
     try:
-        mesh = skfem.io.meshio.from_meshio(m)
+        mesh = from_meshio(m)
     except Exception as exc:
         raise ValueError(
             f"load: {path!r} holds no line, triangle or tetrahedron mesh scikit-fem can use "

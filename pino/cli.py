@@ -1,0 +1,123 @@
+"""The ``pino`` command: ``pino solve FILE.py`` and ``pino plot FILE.vtu``."""
+
+import argparse
+import importlib.util
+import os
+import sys
+import time
+import traceback
+
+
+class UserError(Exception):
+    """A mistake in the user's input: printed as one paragraph, exit status 2."""
+
+
+def load_problem_file(path):
+    """Import a problem file; returns its module (with ``problem`` and maybe ``exact``)."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such file. Give the path of a Python file that defines "
+                        "`problem`, e.g. examples/poisson_L.py")
+    name = "_pino_problem_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise UserError(f"{path}:{exc.lineno}: syntax error: {exc.msg}. Fix the file and "
+                        "run again.") from None
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{path}: the problem is invalid: {exc}") from None
+    except Exception as exc:  # the user's code raised: show where, briefly
+        tb = traceback.extract_tb(exc.__traceback__)
+        line = next((f.lineno for f in reversed(tb) if f.filename == os.path.abspath(path)
+                     or f.filename == path), "?")
+        raise UserError(f"{path}:{line}: running the file raised {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path.pop(0)
+    if not hasattr(module, "problem"):
+        raise UserError(f"{path} defines no `problem`. Add a module-level variable, e.g. "
+                        "`problem = Problem(domain, -laplacian(u) - 1, bcs)`.")
+    return module
+
+
+def _cmd_solve(args):
+    import pino
+
+    module = load_problem_file(args.file)
+    options = {}
+    if args.h is not None:
+        options["h"] = args.h
+    if args.order is not None:
+        options["order"] = args.order
+    if args.dt is not None:
+        options["dt"] = args.dt
+    start = time.perf_counter()
+    try:
+        sol = pino.solve(module.problem, method=args.method, **options)
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"{args.file}: cannot solve: {exc}") from None
+    elapsed = time.perf_counter() - start
+    os.makedirs(args.output, exist_ok=True)
+    vtu = os.path.join(args.output, "solution.vtu")
+    png = os.path.join(args.output, "solution.png")
+    sol.save(vtu)
+    if sol.is_time_dependent:
+        sol.save(os.path.join(args.output, "solution.xdmf"))
+    sol.plot(png)
+    info = sol.info
+    print(f"{args.file}: {args.method}, order {info.get('order')}, {sol.n_dofs} DOFs, "
+          f"{info.get('n_elements')} elements, solved in {elapsed:.2f} s")
+    exact = getattr(module, "exact", None)
+    if exact is None:
+        exact = getattr(module.problem, "exact", None)
+    if exact is not None:
+        l2 = sol.error(exact, norm="L2", relative=True)
+        h1 = sol.error(exact, norm="H1", relative=True)
+        print(f"relative error against `exact`: L2 {l2:.3e}, H1 {h1:.3e}")
+    print(f"wrote {vtu} and {png}")
+    return 0
+
+
+def _cmd_plot(args):
+    import fem
+
+    out = args.output or os.path.splitext(args.file)[0] + ".png"
+    try:
+        fem.plot_file(args.file, out, field=args.field)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(f"wrote {out}")
+    return 0
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="pino", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("solve", help="solve the `problem` defined in a Python file")
+    s.add_argument("file", help="Python file defining `problem` (and optionally `exact`)")
+    s.add_argument("--method", default="fem", help="solution method (default: fem)")
+    s.add_argument("--h", type=float, default=None, help="element size")
+    s.add_argument("--order", type=int, default=None, help="polynomial order (1, 2, 3)")
+    s.add_argument("--dt", type=float, default=None, help="time step for time problems")
+    s.add_argument("-o", "--output", default="out", help="output folder (default: out)")
+    s.set_defaults(run=_cmd_solve)
+    q = sub.add_parser("plot", help="render a .vtu file to a PNG picture")
+    q.add_argument("file", help="a .vtu (or any meshio) file")
+    q.add_argument("-o", "--output", default=None, help="PNG path (default: FILE.png)")
+    q.add_argument("--field", default=None, help="point-data field to show (default: first)")
+    q.set_defaults(run=_cmd_plot)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as exc:
+        print(f"pino: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
