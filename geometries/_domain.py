@@ -111,16 +111,17 @@ class Domain:
             total += len(p)
         return np.concatenate(out)[:n]
 
-    def mesh(self, h=None, order=1):
+    def mesh(self, h=None, order=1, refine=0):
         """A tagged scikit-fem mesh: ``mesh.boundaries`` maps each tag to facet indices.
 
         ``h`` is the target element size (default: a tenth of the smallest bounding box
-        side); ``order=2`` gives a quadratic mesh whose boundary mid-nodes lie on curved
-        boundaries.
+        side); ``refine=k`` halves it k times by splitting (nested meshes, new boundary
+        nodes on the true boundary); ``order=2`` gives a quadratic mesh whose boundary
+        mid-nodes lie on curved boundaries.
         """
         from ._meshing import mesh_domain
 
-        return mesh_domain(self, h, order)
+        return mesh_domain(self, h, order, refine)
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.dim}D, boundaries={list(self.boundaries)}>"

@@ -9,6 +9,7 @@ import skfem
 from ._domain import Domain, _MeshBacked, as_points
 from ._locate import find_cells
 from ._mapping import robust
+from ._meshing import positively_oriented
 
 
 def _facet_normals(mesh, facets):
@@ -58,6 +59,10 @@ class MeshDomain(_MeshBacked, Domain):
         rest = np.setdiff1d(bfacets, np.concatenate([*named.values(), np.zeros(0, np.int64)]))
         if len(rest):
             named["boundary" if "boundary" not in named else "boundary_rest"] = rest
+        if self_dim := mesh.p.shape[0] > 1:
+            t = positively_oriented(mesh.p.T, mesh.t.T).T
+            if not np.array_equal(t, mesh.t):  # same vertices, so facet numbering is kept
+                mesh = replace(mesh, t=np.ascontiguousarray(t))
         self._mesh = replace(mesh, _boundaries=named)
         self.dim = mesh.p.shape[0]
         self.source = source

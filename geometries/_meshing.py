@@ -72,9 +72,19 @@ def _gmsh_mesh(domain, h):
     t = lookup[conn.astype(np.int64)].reshape(-1, domain.dim + 1)
     used, t = np.unique(t, return_inverse=True)
     p = coords.reshape(-1, 3)[used, : domain.dim]
-    t = t.reshape(-1, domain.dim + 1)
+    t = positively_oriented(p, t.reshape(-1, domain.dim + 1))
     cls = skfem.MeshTri if domain.dim == 2 else skfem.MeshTet
     return cls(np.ascontiguousarray(p.T), np.ascontiguousarray(t.T))
+
+
+def positively_oriented(p, t):
+    """Simplices (nel, dim+1) with positive Jacobian determinant: scikit-fem's facet
+    normals come out inward on negatively oriented elements."""
+    v = p[t]  # (nel, dim+1, dim)
+    det = np.linalg.det(v[:, 1:] - v[:, :1])
+    t = t.copy()
+    t[det < 0, :2] = t[det < 0, 1::-1]
+    return t
 
 
 def _classify(domain, mesh):
@@ -97,6 +107,36 @@ def _classify(domain, mesh):
     for i, (pc, _) in enumerate(pieces):
         out.setdefault(pc.tag, []).append(facets[best == i])
     return {k: np.sort(np.concatenate(v)).astype(np.int64) for k, v in out.items()}, best, facets
+
+
+def _refine(domain, mesh, best, facets):
+    """Uniform refinement whose new boundary vertices (edge midpoints) are moved onto the
+    curved piece of the boundary facet they came from; returns the new linear mesh."""
+    n_old = mesh.p.shape[1]
+    fine = mesh.refined()
+    p = fine.p.copy()
+    # old boundary edges -> piece: in 2D edges are the facets, in 3D the facets' edges
+    if domain.dim == 2:
+        edges, piece = facets, best
+    else:
+        edges = mesh.f2e[:, facets].ravel()
+        piece = np.tile(best, 3)
+    for i, (pc, _) in enumerate(domain.pieces):
+        if pc.curved:
+            new = n_old + np.unique(edges[piece == i])
+            p[:, new] = pc.project(p[:, new].T).T
+    if np.any(_signed_volumes(fine.p, fine.t) * _signed_volumes(p, fine.t) <= 0):
+        raise ValueError(
+            "mesh: refine would invert elements next to a curved boundary; the base mesh "
+            "does not resolve its curvature: choose a smaller h (about a third of the "
+            "smallest radius) or refine less"
+        )
+    return type(mesh)(p, fine.t)
+
+
+def _signed_volumes(p, t):
+    v = p.T[t.T]
+    return np.linalg.det(v[:, 1:] - v[:, :1])
 
 
 def _snap(domain, mesh, best, facets):
@@ -128,12 +168,16 @@ def _snap(domain, mesh, best, facets):
     return replace(m2, doflocs=doflocs)
 
 
-def mesh_domain(domain, h=None, order=1):
-    """Mesh ``domain`` with element size about ``h``; geometry ``order`` 1 or 2."""
+def mesh_domain(domain, h=None, order=1, refine=0):
+    """Mesh ``domain`` with element size about ``h``, then halve it ``refine`` times
+    (nested meshes); geometry ``order`` 1 or 2."""
     if order not in (1, 2, 3):
         raise ValueError(f"mesh: order must be 1 or 2 (3 is meshed as 2), got {order!r}")
     h = _check_h(domain, h)
+    if not (isinstance(refine, int) and 0 <= refine <= 6):
+        raise ValueError(f"mesh: refine must be an integer from 0 to 6, got {refine!r}")
     if domain.dim == 1:
+        h = h / 2**refine
         a, b = domain.bounds[0][0], domain.bounds[1][0]
         n = max(int(math.ceil((b - a) / h)), 1)
         mesh = skfem.MeshLine(np.linspace(a, b, n + 1))
@@ -144,6 +188,9 @@ def mesh_domain(domain, h=None, order=1):
         return mesh.with_boundaries(bnd)
     mesh = _gmsh_mesh(domain, h)
     boundaries, best, facets = _classify(domain, mesh)
+    for _ in range(refine):
+        mesh = _refine(domain, mesh, best, facets)
+        boundaries, best, facets = _classify(domain, mesh)
     if order >= 2:
         mesh = _snap(domain, mesh, best, facets)
     return robust(mesh.with_boundaries(boundaries))
