@@ -1,11 +1,11 @@
 """Finite elements (scikit-fem): reference solves, the Solution type, norms and plots.
 
 >>> from geometries import Interval
->>> from manufactured import Problem, Dirichlet, laplacian, u
+>>> from manufactured import Problem, Dirichlet, laplacian, u, x
 >>> import fem
 >>> sol = fem.solve(Problem(Interval(0, 1), -laplacian(u) - 2,
-...                         {"left": Dirichlet(0), "right": Dirichlet(0)}), h=0.1)
->>> sol.error("x*(1 - x)") < 1e-12
+...                         {"left": Dirichlet(0), "right": Dirichlet(0)}), h=0.1, order=2)
+>>> sol.error(x * (1 - x)) < 1e-12
 True
 """
 

@@ -50,7 +50,7 @@ class LinearSolver:
             return self._lu.solve(rhs)
         res = []
         x = self._ml.solve(rhs, x0=x0, tol=self.tol, accel=self._accel, residuals=res,
-                           maxiter=500)
+                           maxiter=min(500, len(rhs)))
         self.iterations.append(len(res))
         rel = res[-1] / max(res[0], 1e-300) if res else 0.0
         if rel > 1e3 * self.tol and np.linalg.norm(rhs) > 0:
@@ -78,7 +78,7 @@ def solve(problem, h=None, order=1, dt=None, solver="auto", mesh=None, tol=1e-10
     """Solve a Problem with Lagrange finite elements; returns a :class:`Solution`.
 
     ``h`` element size (default: a twentieth of the bounding box's smallest side),
-    ``order`` 1, 2 or 3 (3 in 2D), ``dt`` time step for time problems (default: ``h``),
+    ``order`` 1, 2 or 3 (3 in 2D), ``dt`` time step for time problems (default: ``h``, or ``h / c`` for waves of speed c),
     ``solver`` "auto" | "direct" | "amg", ``mesh`` a prebuilt tagged scikit-fem mesh.
 
     >>> from geometries import Rectangle
@@ -133,10 +133,15 @@ def solve(problem, h=None, order=1, dt=None, solver="auto", mesh=None, tol=1e-10
     return _solve_time(problem, op, basis, fb, D, per_tag, free, method, dt, h, info, timings, t0, tol)
 
 
-def _steps(problem, dt, h):
+def _steps(problem, op, dt, h):
     t0, t1 = (float(v) for v in problem.time)
     if dt is None:
-        dt = min(h if h is not None else (t1 - t0) / 20, (t1 - t0) / 10)
+        dt = h if h is not None else (t1 - t0) / 20
+        if problem.time_order == 2:  # resolve the wave speed: dt = h / c
+            X = problem.domain.sample_interior(1, seed=0).T
+            c2 = abs(np.trace([[k(X, t0) for k in row] for row in op.K]) / op.dim / op.m2(X, t0))
+            dt = dt / max(float(np.sqrt(np.max(c2))), 1e-12)
+        dt = min(dt, (t1 - t0) / 10)
     if not (isinstance(dt, int | float) and dt > 0):
         raise ValueError(f"dt must be a positive number, got {dt!r}")
     n = max(int(math.ceil((t1 - t0) / dt - 1e-9)), 1)
@@ -144,7 +149,7 @@ def _steps(problem, dt, h):
 
 
 def _solve_time(problem, op, basis, fb, D, per_tag, free, method, dt, h, info, timings, tstart, tol):
-    times = _steps(problem, dt, h)
+    times = _steps(problem, op, dt, h)
     k = times[1] - times[0]
     interp = lambda expr: Compiled(expr)(basis.doflocs, times[0]) * np.ones(basis.N)  # noqa: E731
     U = np.zeros((len(times), basis.N))
