@@ -9,11 +9,11 @@
 
 from ._domain import Difference, Domain, Intersection, Union
 from ._load import MeshDomain, load
-from ._locate import find_cells
+from ._locate import find_cells, locate
 from ._shapes import Ball, Box, Cylinder, Disk, Ellipse, Interval, Polygon, Rectangle
 
 __all__ = [
     "Domain", "Union", "Difference", "Intersection",
     "Interval", "Rectangle", "Disk", "Ellipse", "Polygon", "Box", "Ball", "Cylinder",
-    "MeshDomain", "load", "find_cells",
+    "MeshDomain", "load", "find_cells", "locate",
 ]
