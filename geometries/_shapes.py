@@ -82,7 +82,18 @@ class Interval(Domain):
         return f"Interval({self.a}, {self.b})"
 
 
-class Rectangle(Domain):
+class _AxisAligned(Domain):
+    """Shared by Rectangle and Box: the region between corners ``lo`` and ``hi``."""
+
+    @property
+    def bounds(self):
+        return self.lo.copy(), self.hi.copy()
+
+    def _sd(self, p):
+        return _box_sd(p, self.lo, self.hi)
+
+
+class Rectangle(_AxisAligned):
     """Axis-aligned rectangle between two corners; tags ``left right bottom top``
     (or ``name`` for all four sides).
 
@@ -101,13 +112,6 @@ class Rectangle(Domain):
         segs = [((x0, y1), (x0, y0)), ((x1, y0), (x1, y1)), ((x0, y0), (x1, y0)),
                 ((x1, y1), (x0, y1))]
         self._pieces = [(Segment(a, b, tg), 1) for (a, b), tg in zip(segs, tags)]
-
-    @property
-    def bounds(self):
-        return self.lo.copy(), self.hi.copy()
-
-    def _sd(self, p):
-        return _box_sd(p, self.lo, self.hi)
 
     def _occ(self, occ):
         return [(2, occ.addRectangle(*self.lo, 0.0, *(self.hi - self.lo)))]
@@ -229,7 +233,7 @@ class Polygon(Domain):
         return f"Polygon({len(self.vertices)} vertices)"
 
 
-class Box(Domain):
+class Box(_AxisAligned):
     """Axis-aligned box; tags ``left right`` (x), ``bottom top`` (y), ``front back`` (z),
     or ``name`` for all six faces."""
 
@@ -244,13 +248,6 @@ class Box(Domain):
             (Face(self.lo, self.hi, ax, side, _name(name, names[ax][k], "Box")), 1)
             for ax in range(3) for k, side in enumerate((-1, 1))
         ]
-
-    @property
-    def bounds(self):
-        return self.lo.copy(), self.hi.copy()
-
-    def _sd(self, p):
-        return _box_sd(p, self.lo, self.hi)
 
     def _occ(self, occ):
         return [(3, occ.addBox(*self.lo, *(self.hi - self.lo)))]

@@ -65,10 +65,11 @@ def test_anisotropic_with_advection_matches_scipy():
     assert np.max(np.abs(res(torch.as_tensor(U)).numpy() - ref)) < 1e-12
 
 
-def _family_reference(mesh, a, q, s, alpha, g, coef=lambda a: a):
+def _family_reference(mesh, a, q, s, alpha, g, coef=lambda a: a, order=1):
     """-div(k(a) grad u) + q u = s, Robin(alpha, g) on top, Dirichlet 0 on left, Neumann 0 elsewhere."""
-    basis = skfem.CellBasis(mesh, skfem.ElementTriP1(), intorder=2)
-    fb = skfem.FacetBasis(mesh, basis.elem, facets=mesh.boundaries["top"], intorder=2)
+    io = intorder_for(mesh, order)
+    basis = skfem.CellBasis(mesh, fem.element_for(2, order), intorder=io)
+    fb = skfem.FacetBasis(mesh, basis.elem, facets=mesh.boundaries["top"], intorder=io)
 
     @skfem.BilinearForm
     def vol(u, v, w):
@@ -98,19 +99,21 @@ def _family(k=A_):
     return Problem(SQ, -div(k * sgrad(u)) + Q_ * u - S_, bcs)
 
 
-def test_family_matches_scipy_with_interpolated_fields():
-    mesh = square_mesh(6)
-    res = fem.WeakResidual(_family(), mesh)
+@pytest.mark.parametrize("order,mesh", [(1, square_mesh(6)), (2, square_mesh(3)), (2, SQ.mesh(h=0.4, order=2))],
+                         ids=["P1", "P2", "P2-curved-mesh"])
+def test_family_matches_scipy_with_interpolated_fields(order, mesh):
+    res = fem.WeakResidual(_family(), mesh, order=order)
+    assert res._cell.affine == (type(mesh) is skfem.MeshTri1)
     rng = np.random.default_rng(2)
     B, N = 4, res.n_dofs
     U, a, q, s = rng.standard_normal((B, N)), 1 + rng.random((B, N)), rng.random((B, N)), rng.standard_normal((B, N))
     r = res(torch.as_tensor(U), a=torch.as_tensor(a), q=torch.as_tensor(q), s=torch.as_tensor(s))
     for k in range(B):
-        A, b, free = _family_reference(mesh, a[k], q[k], s[k], 3.0, lambda X: 1 + X[0])
+        A, b, free = _family_reference(mesh, a[k], q[k], s[k], 3.0, lambda X: 1 + X[0], order=order)
         assert np.max(np.abs(r[k].numpy() - (A @ U[k] - b)[free])) < 1e-12
     # an unbatched field is shared by the batch
     r2 = res(torch.as_tensor(U), a=torch.as_tensor(a[0]), q=torch.as_tensor(q[0]), s=torch.as_tensor(s[0]))
-    A, b, free = _family_reference(mesh, a[0], q[0], s[0], 3.0, lambda X: 1 + X[0])
+    A, b, free = _family_reference(mesh, a[0], q[0], s[0], 3.0, lambda X: 1 + X[0], order=order)
     assert np.max(np.abs(r2[2].numpy() - (A @ U[2] - b)[free])) < 1e-12
 
 
