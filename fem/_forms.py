@@ -19,34 +19,67 @@ from skfem.helpers import dot, grad
 from manufactured._symbols import NORMAL, SPACE, t
 
 
+def _field_symbols(expr):
+    """Replace parameter functions a(x, ...) and their first derivatives by symbols.
+
+    Returns the new expression and a list of ``(symbol, name, derivative axis or None)``.
+    """
+    from sympy.core.function import AppliedUndef
+
+    found = []
+    derivs = {d: d for d in expr.atoms(sp.Derivative) if isinstance(d.expr, AppliedUndef)}
+    for d in derivs:
+        if d.derivative_count != 1:
+            raise ValueError(f"{d}: only first derivatives of a parameter field can be "
+                             "evaluated from its finite-element values")
+        axis = SPACE.index(d.variables[0])
+        sym = sp.Symbol(f"_{d.expr.func.__name__}_d{axis}")
+        found.append((sym, d.expr.func.__name__, axis))
+        expr = expr.xreplace({d: sym})
+    for f in expr.atoms(AppliedUndef):
+        sym = sp.Symbol(f"_{f.func.__name__}")
+        found.append((sym, f.func.__name__, None))
+        expr = expr.xreplace({f: sym})
+    return expr, found
+
+
 class Compiled:
     """A sympy expression compiled for evaluation at quadrature points.
 
-    ``c(X, time, n)`` with X of shape (dim, ...) returns an array of shape X.shape[1:]
-    (or a Python float when the expression is constant).
+    ``c(X, time, n, w)`` with X of shape (dim, ...) returns an array of shape X.shape[1:]
+    (or a Python float when the expression is constant). Parameter functions (a Problem
+    family's fields) are read from ``w``, scikit-fem's form parameters, where they arrive
+    as interpolated fields named like the function.
     """
 
     def __init__(self, expr):
         self.expr = sp.sympify(expr)
+        expr, self.fields = _field_symbols(self.expr)
         self.free = self.expr.free_symbols
         self.is_zero = self.expr == 0
-        if not self.free:
+        if not self.free and not self.fields:
             self.const = float(self.expr)
             return
         self.const = None
-        self._f = sp.lambdify((*SPACE, t, *NORMAL), self.expr, "numpy")
+        extra = [s for s, _, _ in self.fields]
+        self._f = sp.lambdify((*SPACE, t, *NORMAL, *extra), expr, "numpy")
 
     @property
     def depends_on_time(self):
         return t in self.free
 
-    def __call__(self, X, time=0.0, n=None):
+    def __call__(self, X, time=0.0, n=None, w=None):
         if self.const is not None:
             return self.const
         dim, shape = X.shape[0], X.shape[1:]
         zero = np.zeros(shape)
         args = [X[i] if i < dim else zero for i in range(3)] + [time]
         args += [n[i] if n is not None and i < dim else zero for i in range(3)]
+        for _, name, axis in self.fields:
+            if w is None or name not in w:
+                raise ValueError(f"parameter field {name!r} has no values; pass "
+                                 f"fields={{{name!r}: ...}}")
+            args.append(w[name].value if axis is None else w[name].grad[axis])
         return np.broadcast_to(np.asarray(self._f(*args), dtype=float), shape)
 
 
@@ -82,34 +115,36 @@ class Operator:
         self.time_dependent_load = any(k.depends_on_time for k in loads)
 
     # -- helpers at quadrature points --------------------------------------------
-    def _Kn(self, X, time, n):
-        return [sum(self.K[i][j](X, time) * n[j] for j in range(self.dim)) for i in range(self.dim)]
+    def _Kn(self, X, time, n, w):
+        return [sum(self.K[i][j](X, time, None, w) * n[j] for j in range(self.dim))
+                for i in range(self.dim)]
 
-    def _nKn(self, X, time, n):
-        Kn = self._Kn(X, time, n)
+    def _nKn(self, X, time, n, w):
+        Kn = self._Kn(X, time, n, w)
         return sum(Kn[i] * n[i] for i in range(self.dim))
 
     # -- assembly ------------------------------------------------------------------
-    def stiffness(self, basis, facet_bases, time=0.0):
-        """The matrix of a(u, v) at ``time`` (scipy CSR)."""
+    def stiffness(self, basis, facet_bases, time=0.0, fields=None):
+        """The matrix of a(u, v) at ``time`` (scipy CSR); ``fields`` maps parameter
+        names to their DOF values in ``basis``'s space."""
         op = self
 
         @BilinearForm
         def volume(u, v, w):
             X, gu, gv = w.x, grad(u), grad(v)
             if op.isotropic:
-                out = op.kiso(X, time) * dot(gu, gv)
+                out = op.kiso(X, time, None, w) * dot(gu, gv)
             else:
-                out = sum(op.K[i][j](X, time) * gu[j] * gv[i]
+                out = sum(op.K[i][j](X, time, None, w) * gu[j] * gv[i]
                           for i in range(op.dim) for j in range(op.dim))
             for i, b in enumerate(op.beta):
                 if not b.is_zero:
-                    out = out + b(X, time) * gu[i] * v
+                    out = out + b(X, time, None, w) * gu[i] * v
             if not op.c.is_zero:
-                out = out + op.c(X, time) * u * v
+                out = out + op.c(X, time, None, w) * u * v
             return out
 
-        A = volume.assemble(basis)
+        A = volume.assemble(basis, **_at(basis, fields))
         for tag, (g, alpha) in self.natural.items():
             if alpha is None and self.isotropic:
                 continue
@@ -119,43 +154,43 @@ class Operator:
                 X, n, gu = w.x, w.n, grad(u)
                 out = 0.0 * u * v
                 if alpha is not None:
-                    out = out + op._nKn(X, time, n) * alpha(X, time) * u * v
+                    out = out + op._nKn(X, time, n, w) * alpha(X, time, None, w) * u * v
                 if not op.isotropic:
-                    Kn, nKn = op._Kn(X, time, n), op._nKn(X, time, n)
+                    Kn, nKn = op._Kn(X, time, n, w), op._nKn(X, time, n, w)
                     tan = [Kn[i] - nKn * n[i] for i in range(op.dim)]
                     out = out - sum(tan[i] * gu[i] for i in range(op.dim)) * v
                 return out
 
-            A = A + boundary.assemble(facet_bases[tag])
+            A = A + boundary.assemble(facet_bases[tag], **_at(facet_bases[tag], fields))
         return A.tocsr()
 
-    def mass(self, basis, coefficient, time=0.0):
+    def mass(self, basis, coefficient, time=0.0, fields=None):
         """The matrix of (m u, v) for the compiled coefficient m."""
 
         @BilinearForm
         def form(u, v, w):
-            return coefficient(w.x, time) * u * v
+            return coefficient(w.x, time, None, w) * u * v
 
-        return form.assemble(basis).tocsr()
+        return form.assemble(basis, **_at(basis, fields)).tocsr()
 
-    def load(self, basis, facet_bases, time=0.0):
+    def load(self, basis, facet_bases, time=0.0, fields=None):
         """The vector of l(v) at ``time``."""
         op = self
 
         @LinearForm
         def volume(v, w):
-            return op.f(w.x, time) * v
+            return op.f(w.x, time, None, w) * v
 
-        b = volume.assemble(basis) if not self.f.is_zero else np.zeros(basis.N)
+        b = volume.assemble(basis, **_at(basis, fields)) if not self.f.is_zero else np.zeros(basis.N)
         for tag, (g, _) in self.natural.items():
             if g.is_zero:
                 continue
 
             @LinearForm
             def boundary(v, w, g=g):
-                return op._nKn(w.x, time, w.n) * g(w.x, time, w.n) * v
+                return op._nKn(w.x, time, w.n, w) * g(w.x, time, w.n, w) * v
 
-            b = b + boundary.assemble(facet_bases[tag])
+            b = b + boundary.assemble(facet_bases[tag], **_at(facet_bases[tag], fields))
         return b
 
     def dirichlet_dofs(self, basis, mesh):
@@ -172,6 +207,11 @@ class Operator:
         for tag, dofs in per_tag.items():
             x[dofs] = self.dirichlet[tag](basis.doflocs[:, dofs], time)
         return x
+
+
+def _at(basis, fields):
+    """Parameter fields (DOF values) interpolated at ``basis``'s quadrature points."""
+    return {k: basis.interpolate(np.asarray(v, dtype=float)) for k, v in (fields or {}).items()}
 
 
 def facet_bases(mesh, elem, tags, intorder):

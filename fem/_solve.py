@@ -60,26 +60,34 @@ class LinearSolver:
         return x
 
 
-def _check_problem(problem):
+def _check_problem(problem, fields=None):
     if not hasattr(problem, "canonical") or not hasattr(problem, "domain"):
         raise TypeError(
             f"solve needs a manufactured.Problem, got {type(problem).__name__}; build one with "
             "Problem(domain, equation, bcs)"
         )
-    if problem.parameters:
-        names = ", ".join(problem.parameters)
+    fields = fields or {}
+    extra = sorted(set(fields) - set(problem.parameters))
+    if extra:
+        raise ValueError(f"fields names {extra}, which are not parameters of the problem "
+                         f"(parameters: {list(problem.parameters) or 'none'})")
+    missing = [p for p in problem.parameters if p not in fields]
+    if missing:
+        names = ", ".join(missing)
         raise ValueError(
             f"the problem is a family with parameter function(s) {names}; pick a member with "
-            f"problem.substitute({problem.parameters[0]}=...) before solving"
+            f"problem.substitute({missing[0]}=...), or give its values at the DOFs with "
+            f"fields={{{missing[0]!r}: values}} and mesh=..."
         )
 
 
-def solve(problem, h=None, order=1, dt=None, solver="auto", mesh=None, tol=1e-10):
+def solve(problem, h=None, order=1, dt=None, solver="auto", mesh=None, tol=1e-10, fields=None):
     """Solve a Problem with Lagrange finite elements; returns a :class:`Solution`.
 
     ``h`` element size (default: a twentieth of the bounding box's smallest side),
     ``order`` 1, 2 or 3 (3 in 2D), ``dt`` time step for time problems (default: ``h``, or ``h / c`` for waves of speed c),
-    ``solver`` "auto" | "direct" | "amg", ``mesh`` a prebuilt tagged scikit-fem mesh.
+    ``solver`` "auto" | "direct" | "amg", ``mesh`` a prebuilt tagged scikit-fem mesh,
+    ``fields`` values of a family's parameter functions at the DOFs (needs ``mesh``).
 
     >>> from geometries import Rectangle
     >>> from manufactured import Problem, Dirichlet, laplacian, u
@@ -88,7 +96,9 @@ def solve(problem, h=None, order=1, dt=None, solver="auto", mesh=None, tol=1e-10
     >>> round(float(sol([[0.5, 0.5]])[0]), 2)
     0.07
     """
-    _check_problem(problem)
+    _check_problem(problem, fields)
+    if fields and mesh is None:
+        raise ValueError("fields= holds values at the DOFs of a mesh: pass that mesh= too")
     if solver not in ("auto", "direct", "amg"):
         raise ValueError(f"solver must be 'auto', 'direct' or 'amg', got {solver!r}")
     dim = problem.dim
@@ -112,6 +122,10 @@ def solve(problem, h=None, order=1, dt=None, solver="auto", mesh=None, tol=1e-10
     tags = [tg for tg in op.natural if len(mesh.boundaries[tg])]
     fbases = facet_bases(mesh, elem, tags, intorder)
     fbases.update({tg: None for tg in op.natural if tg not in fbases})
+    for name, v in (fields or {}).items():
+        if np.shape(v) != (basis.N,):
+            raise ValueError(f"fields[{name!r}] must hold one value per DOF, shape ({basis.N},), "
+                             f"got {np.shape(v)}")
     D, per_tag = op.dirichlet_dofs(basis, mesh)
     free = np.setdiff1d(np.arange(basis.N), D)
     method = solver if solver != "auto" else ("direct" if len(free) <= DIRECT_LIMIT[dim] else "amg")
@@ -120,8 +134,8 @@ def solve(problem, h=None, order=1, dt=None, solver="auto", mesh=None, tol=1e-10
             "mesh_type": type(mesh).__name__}
     fb = {k: v for k, v in fbases.items() if v is not None}
     if problem.time_order == 0:
-        A = op.stiffness(basis, fb)
-        b = op.load(basis, fb)
+        A = op.stiffness(basis, fb, fields=fields)
+        b = op.load(basis, fb, fields=fields)
         x = op.dirichlet_values(basis, per_tag)
         timings["assemble"] = _time.perf_counter() - t0
         t0 = _time.perf_counter()
@@ -130,6 +144,9 @@ def solve(problem, h=None, order=1, dt=None, solver="auto", mesh=None, tol=1e-10
         timings["solve"] = _time.perf_counter() - t0
         info["timings"] = timings
         return Solution(basis, x, info=info)
+    if fields:
+        raise ValueError("fields= is for steady problems; substitute the parameters of a "
+                         "time problem with problem.substitute(...)")
     return _solve_time(problem, op, basis, fb, D, per_tag, free, method, dt, h, info, timings, t0, tol)
 
 

@@ -154,3 +154,21 @@ def test_bad_solver_input():
                    {"left": Dirichlet(0), "right": Dirichlet(0)}, time=(0, 1), initial={"u": 0})
     with pytest.raises(ValueError, match="dt must be a positive number"):
         fem.solve(heat, dt=-1)
+
+
+def test_family_with_fields_at_dofs_matches_substitution():
+    a = sp.Function("a")(x, y)
+    square = Rectangle((0, 0), (1, 1), name="wall")
+    mesh = square.mesh(h=0.2)
+    values = 1 + mesh.p[0] + 2 * mesh.p[1]  # in P1, so interpolation is exact
+    for eq in (-div(a * grad(u)) - 1, -a * laplacian(u) + a * u - x):  # div form; a_x in beta
+        family = Problem(square, eq, {"wall": Dirichlet(0)})
+        s1 = fem.solve(family, mesh=mesh, fields={"a": values})
+        s2 = fem.solve(family.substitute(a=1 + x + 2 * y), mesh=mesh)
+        assert np.abs(s1.dofs - s2.dofs).max() < 1e-12
+    with pytest.raises(ValueError, match="pass that mesh= too"):
+        fem.solve(family, fields={"a": values})
+    with pytest.raises(ValueError, match="one value per DOF"):
+        fem.solve(family, mesh=mesh, fields={"a": values[:-1]})
+    with pytest.raises(ValueError, match="not parameters of the problem"):
+        fem.solve(family, mesh=mesh, fields={"a": values, "b": values})
