@@ -79,7 +79,7 @@ class Compiled:
             if w is None or name not in w:
                 raise ValueError(f"parameter field {name!r} has no values; pass "
                                  f"fields={{{name!r}: ...}}")
-            args.append(w[name].value if axis is None else w[name].grad[axis])
+            args.append(np.asarray(w[name]) if axis is None else w[name].grad[axis])
         return np.broadcast_to(np.asarray(self._f(*args), dtype=float), shape)
 
 
