@@ -12,11 +12,12 @@ True
 from ._forms import Operator
 from ._plot import plot_file
 from ._solution import Solution
-from ._solve import element_for, solve
+from ._solve import Discretization, FamilySolver, element_for, solve
 from ._torch_ops import (DirichletDecoder, GridTransfer, PointEvaluation, dof_graph, interpolate,
                          project, project_points, prolongation, restriction)
 from ._torch_residual import WeakResidual
 
-__all__ = ["solve", "Solution", "Operator", "element_for", "plot_file",
+__all__ = ["solve", "Solution", "FamilySolver", "Discretization", "Operator", "element_for",
+           "plot_file",
            "WeakResidual", "interpolate", "project", "project_points", "PointEvaluation",
            "GridTransfer", "DirichletDecoder", "prolongation", "restriction", "dof_graph"]

@@ -60,6 +60,70 @@ class LinearSolver:
         return x
 
 
+class Discretization:
+    """What one mesh and element make of a Problem, built once: basis, compiled operator,
+    facet bases of the Neumann/Robin tags, Dirichlet and free DOFs, solver choice."""
+
+    def __init__(self, problem, mesh, order=1, solver="auto"):
+        self.problem, self.mesh = problem, mesh
+        self.op = Operator(problem)
+        elem = element_for(problem.dim, order)
+        straight = isinstance(mesh, skfem.MeshTri1 | skfem.MeshTet1 | skfem.MeshLine1)
+        intorder = 2 * order + (0 if straight else 2)
+        self.basis = skfem.CellBasis(mesh, elem, intorder=intorder)
+        tags = [tg for tg in self.op.natural if len(mesh.boundaries[tg])]
+        self.facet_bases = facet_bases(mesh, elem, tags, intorder)
+        self.D, self.per_tag = self.op.dirichlet_dofs(self.basis, mesh)
+        self.free = np.setdiff1d(np.arange(self.basis.N), self.D)
+        limit = DIRECT_LIMIT[problem.dim]
+        self.method = solver if solver != "auto" else ("direct" if len(self.free) <= limit else "amg")
+
+    def check_fields(self, fields):
+        for name, v in (fields or {}).items():
+            if np.shape(v) != (self.basis.N,):
+                raise ValueError(f"fields[{name!r}] must hold one value per DOF, shape "
+                                 f"({self.basis.N},), got {np.shape(v)}")
+
+    def system(self, fields=None, time=0.0):
+        """Matrix, load and Dirichlet lift ``(A, b, x)`` of the steady problem."""
+        A = self.op.stiffness(self.basis, self.facet_bases, time, fields=fields)
+        b = self.op.load(self.basis, self.facet_bases, time, fields=fields)
+        return A, b, self.op.dirichlet_values(self.basis, self.per_tag, time)
+
+    def solve_steady(self, fields=None, tol=1e-10, x0=None):
+        A, b, x = self.system(fields)
+        solver = LinearSolver(A, self.free, self.method, self.op.symmetric, tol)
+        x[self.free] = solver((b - A @ x)[self.free], x0=x0)
+        return x
+
+
+class FamilySolver:
+    """Solve many members of a Problem family on one mesh: ``solver(a=values) -> DOFs``.
+
+    The basis, the compiled forms and the Dirichlet DOFs are built once; with
+    ``solver="amg"`` each solve starts from the previous solution.
+
+    >>> import numpy as np, sympy as sp                       # doctest: +SKIP
+    >>> s = FamilySolver(family, mesh); u1 = s(a=np.ones(mesh.nvertices))  # doctest: +SKIP
+    """
+
+    def __init__(self, problem, mesh, order=1, solver="direct", tol=1e-10):
+        _check_problem(problem, {p: None for p in problem.parameters})
+        self.d = Discretization(problem, mesh, order, solver)
+        self.tol, self._last = tol, None
+
+    @property
+    def basis(self):
+        return self.d.basis
+
+    def __call__(self, **fields):
+        _check_problem(self.d.problem, fields)
+        self.d.check_fields(fields)
+        x0 = None if self._last is None else self._last[self.d.free]
+        self._last = self.d.solve_steady(fields, self.tol, x0=x0)
+        return self._last.copy()
+
+
 def _check_problem(problem, fields=None):
     if not hasattr(problem, "canonical") or not hasattr(problem, "domain"):
         raise TypeError(
@@ -101,8 +165,7 @@ def solve(problem, h=None, order=1, dt=None, solver="auto", mesh=None, tol=1e-10
         raise ValueError("fields= holds values at the DOFs of a mesh: pass that mesh= too")
     if solver not in ("auto", "direct", "amg"):
         raise ValueError(f"solver must be 'auto', 'direct' or 'amg', got {solver!r}")
-    dim = problem.dim
-    elem = element_for(dim, order)
+    element_for(problem.dim, order)
     timings = {}
     t0 = _time.perf_counter()
     if mesh is None:
@@ -116,31 +179,18 @@ def solve(problem, h=None, order=1, dt=None, solver="auto", mesh=None, tol=1e-10
     timings["mesh"] = _time.perf_counter() - t0
 
     t0 = _time.perf_counter()
-    op = Operator(problem)
-    intorder = 2 * order + (0 if isinstance(mesh, skfem.MeshTri1 | skfem.MeshTet1 | skfem.MeshLine1) else 2)
-    basis = skfem.CellBasis(mesh, elem, intorder=intorder)
-    tags = [tg for tg in op.natural if len(mesh.boundaries[tg])]
-    fbases = facet_bases(mesh, elem, tags, intorder)
-    fbases.update({tg: None for tg in op.natural if tg not in fbases})
-    for name, v in (fields or {}).items():
-        if np.shape(v) != (basis.N,):
-            raise ValueError(f"fields[{name!r}] must hold one value per DOF, shape ({basis.N},), "
-                             f"got {np.shape(v)}")
-    D, per_tag = op.dirichlet_dofs(basis, mesh)
-    free = np.setdiff1d(np.arange(basis.N), D)
-    method = solver if solver != "auto" else ("direct" if len(free) <= DIRECT_LIMIT[dim] else "amg")
+    d = Discretization(problem, mesh, order, solver)
+    d.check_fields(fields)
+    op, basis, fb, D, per_tag, free, method = (d.op, d.basis, d.facet_bases, d.D, d.per_tag,
+                                               d.free, d.method)
     info = {"method": "fem", "order": order, "h": h, "n_dofs": int(basis.N),
             "n_free": int(len(free)), "n_elements": int(mesh.nelements), "solver": method,
             "mesh_type": type(mesh).__name__}
-    fb = {k: v for k, v in fbases.items() if v is not None}
     if problem.time_order == 0:
-        A = op.stiffness(basis, fb, fields=fields)
-        b = op.load(basis, fb, fields=fields)
-        x = op.dirichlet_values(basis, per_tag)
+        A, b, x = d.system(fields)
         timings["assemble"] = _time.perf_counter() - t0
         t0 = _time.perf_counter()
-        rhs = (b - A @ x)[free]
-        x[free] = LinearSolver(A, free, method, op.symmetric, tol)(rhs)
+        x[free] = LinearSolver(A, free, method, op.symmetric, tol)((b - A @ x)[free])
         timings["solve"] = _time.perf_counter() - t0
         info["timings"] = timings
         return Solution(basis, x, info=info)

@@ -257,8 +257,12 @@ def test_dual_norm_lbfgs_reproduces_fem_solve():
         loss.backward()
         return loss
 
-    for _ in range(3):
+    # the Euclidean condition number of A P^-1 A is ~4e3 here, so this takes ~1000 iterations
+    r0 = float(res.norm(res(res.lift(z.detach())), "dual"))
+    for _ in range(8):
         opt.step(closure)
+        if float(res.norm(res(res.lift(z.detach())), "dual")) < 1e-8 * r0:
+            break
     err = np.linalg.norm(res.lift(z).detach().numpy() - ref) / np.linalg.norm(ref)
     assert err < 1e-6
 
