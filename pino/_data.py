@@ -122,7 +122,7 @@ def _run(indices):
 
 def _atomic_save(path, arrays):
     tmp = path + ".tmp.npz"
-    np.savez(tmp, **arrays)
+    np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
 
 
