@@ -124,14 +124,15 @@ def evaluate(model, data, resolutions, device=None, batch=50):
 def train(train_data, out, test_data=None, *, data_res=32, physics_res=None,
           physics_weight=1.0, data_weight=1.0, epochs=100, batch=20, lr=1e-3, n_train=None,
           modes=(12, 12), width=32, layers=4, device=None, seed=0, resume=True, log=print,
-          checkpoint_every=1, stop_after=None):
+          checkpoint_every=1, stop_after=None, max_seconds=None):
     """Train a GridOperator on a Darcy dataset folder; checkpoints in ``out``.
 
     ``physics_res=None`` gives plain FNO (data loss only); a resolution adds the FE
     residual at that resolution (PINO); ``data_weight=0`` trains from physics alone.
     Resumes from ``out`` when it holds a checkpoint of the same configuration (with the
     same batches as an uninterrupted run); ``stop_after=k`` stops after k epochs of this
-    call, as an interruption would.
+    call, as an interruption would; ``max_seconds`` stops (after a checkpoint) once this
+    call has run that long, and the metadata says so.
     """
     device = _device(device)
     torch.manual_seed(seed)
@@ -162,8 +163,15 @@ def train(train_data, out, test_data=None, *, data_res=32, physics_res=None,
     gen = torch.Generator().manual_seed(seed)
     for _ in range(start):
         torch.randperm(len(a_all), generator=gen)  # same batches as an uninterrupted run
+    began, stopped = time.perf_counter(), False
     for epoch in range(start, epochs):
         if stop_after is not None and epoch - start >= stop_after:
+            break
+        if max_seconds is not None and time.perf_counter() - began > max_seconds:
+            stopped = True
+            log(f"stopping after {epoch} epochs: max_seconds={max_seconds} reached")
+            save_checkpoint(out, model, {"config": config, "epoch": epoch, "history": history,
+                                         "stopped_early": True}, opt, sched)
             break
         model.train()
         t0, tot, totp, count = time.perf_counter(), 0.0, 0.0, 0

@@ -91,6 +91,37 @@ def _cmd_plot(args):
     return 0
 
 
+def _cmd_data(args):
+    import pino
+
+    make = {"darcy": lambda: pino.darcy_dataset(args.out, n=args.n, resolutions=args.resolutions,
+                                                seed=args.seed, workers=args.workers),
+            "holes": lambda: pino.holes_dataset(args.out, n=args.n, h=args.h, refine=args.refine,
+                                                seed=args.seed, workers=args.workers)}
+    try:
+        make[args.family]()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_train(args):
+    from pino._operator import train
+
+    try:
+        train(args.train, args.out, args.test, data_res=args.data_res,
+              physics_res=args.physics_res, physics_weight=args.physics_weight,
+              data_weight=args.data_weight, epochs=args.epochs, batch=args.batch, lr=args.lr,
+              n_train=args.n_train, modes=(args.modes, args.modes), width=args.width,
+              layers=args.layers, device=args.device, seed=args.seed,
+              max_seconds=args.max_seconds, log=lambda line: print(line, flush=True))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(f"checkpoint in {args.out}")
+    return 0
+
+
 def parser():
     p = argparse.ArgumentParser(prog="pino", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -107,6 +138,39 @@ def parser():
     q.add_argument("-o", "--output", default=None, help="PNG path (default: FILE.png)")
     q.add_argument("--field", default=None, help="point-data field to show (default: first)")
     q.set_defaults(run=_cmd_plot)
+    d = sub.add_parser("data", help="generate a dataset of FE solutions of a family")
+    d.add_argument("family", choices=["darcy", "holes"])
+    d.add_argument("--out", required=True, help="dataset folder (resumes if it exists)")
+    d.add_argument("--n", type=int, default=1000, help="number of members")
+    d.add_argument("--resolutions", type=int, nargs="+", default=[32, 64],
+                   help="darcy: grid resolutions (cells per side)")
+    d.add_argument("--h", type=float, default=0.1, help="holes: element size")
+    d.add_argument("--refine", type=int, default=1, help="holes: uniform refinements")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--workers", type=int, default=None)
+    d.set_defaults(run=_cmd_data)
+    tr = sub.add_parser("train", help="train a model (checkpoints, resumes)")
+    tr.add_argument("model", choices=["operator"], help="operator: FNO/PINO on a grid family")
+    tr.add_argument("--train", required=True, help="training dataset folder")
+    tr.add_argument("--test", default=None, help="test dataset folder")
+    tr.add_argument("--out", required=True, help="checkpoint folder")
+    tr.add_argument("--data-res", type=int, default=32)
+    tr.add_argument("--physics-res", type=int, default=None,
+                    help="add the FE residual at this resolution (PINO)")
+    tr.add_argument("--physics-weight", type=float, default=1.0)
+    tr.add_argument("--data-weight", type=float, default=1.0)
+    tr.add_argument("--epochs", type=int, default=100)
+    tr.add_argument("--batch", type=int, default=20)
+    tr.add_argument("--lr", type=float, default=1e-3)
+    tr.add_argument("--n-train", type=int, default=None)
+    tr.add_argument("--modes", type=int, default=12)
+    tr.add_argument("--width", type=int, default=32)
+    tr.add_argument("--layers", type=int, default=4)
+    tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--max-seconds", type=float, default=None,
+                    help="stop (with a checkpoint) after this long")
+    tr.set_defaults(run=_cmd_train)
     return p
 
 
