@@ -65,12 +65,14 @@ class FNO(nn.Module):
     """Lift -> ``layers`` x (spectral conv + pointwise linear, GELU) -> project.
 
     Input ``(batch, in_channels, *grid)`` on a uniform vertex grid of the unit box; the
-    grid coordinates are appended as channels. ``padding`` extra points (zero padded) on
-    the high side of each axis make the spectral layers see a non-periodic domain.
+    grid coordinates are appended as channels. Zero padding on the high side of each axis,
+    ``padding`` times the grid's cells, makes the spectral layers see a non-periodic
+    domain; as a fraction of the grid it keeps every Fourier mode at the same physical
+    frequency at every resolution, which resolution independence needs.
     """
 
     def __init__(self, in_channels=1, out_channels=1, modes=(12, 12), width=32, layers=4,
-                 padding=8, hidden=128):
+                 padding=0.25, hidden=128):
         super().__init__()
         self.config = dict(in_channels=in_channels, out_channels=out_channels,
                            modes=list(modes), width=width, layers=layers, padding=padding,
@@ -94,9 +96,10 @@ class FNO(nn.Module):
         shape = a.shape[2:]
         g = self.grid(shape, a.device, a.dtype).expand(a.shape[0], -1, *shape)
         v = self.lift(torch.cat([a, g], dim=1))
-        p = self.padding
+        pads = [int(round(self.padding * (n - 1))) for n in shape]
+        p = any(pads)
         if p:
-            v = nn.functional.pad(v, [0, p] * self.dim)
+            v = nn.functional.pad(v, [q for n in reversed(pads) for q in (0, n)])
         for k, (spec, lin) in enumerate(zip(self.spectral, self.pointwise)):
             v = spec(v) + lin(v)
             if k < len(self.spectral) - 1:

@@ -37,7 +37,7 @@ class GridOperator(nn.Module):
     (17, 17)
     """
 
-    def __init__(self, modes=(12, 12), width=32, layers=4, padding=8, a_shift=7.5,
+    def __init__(self, modes=(12, 12), width=32, layers=4, padding=0.25, a_shift=7.5,
                  a_scale=4.5, u_scale=0.01):
         super().__init__()
         self.fno = FNO(1, 1, modes=modes, width=width, layers=layers, padding=padding)

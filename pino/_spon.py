@@ -263,6 +263,9 @@ def _check_data(data, h, refine, n_dofs, what):
     for k in ("a", "u"):
         if k not in data:
             raise ValueError(f"{what} has no {k!r} array; make it with holes_dataset(...)")
+    if cfg and (cfg.get("h"), cfg.get("refine")) != (h, refine):
+        raise ValueError(f"{what} was made with h={cfg.get('h')}, refine={cfg.get('refine')}, "
+                         f"not h={h}, refine={refine}; pass the dataset's mesh parameters")
     if data["a"].shape[-1] != n_dofs or data["u"].shape[-1] != n_dofs:
         raise ValueError(f"{what} has fields with {data['a'].shape[-1]} values but the mesh "
                          f"(h={h}, refine={refine}) has {n_dofs} vertices; pass the h and refine "

@@ -55,7 +55,7 @@ def test_gaussian_random_field_spectrum():
 
 def test_fno_is_resolution_independent():
     torch.manual_seed(0)
-    model = FNO(1, 1, modes=(4, 4), width=8, layers=2, padding=4)
+    model = FNO(1, 1, modes=(4, 4), width=8, layers=2, padding=0.125)
     # a smooth input sampled at two resolutions gives (nearly) the same smooth output
     def field(n):
         s = torch.linspace(0, 1, n)
