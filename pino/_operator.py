@@ -124,7 +124,7 @@ def evaluate(model, data, resolutions, device=None, batch=50):
 def train(train_data, out, test_data=None, *, data_res=32, physics_res=None,
           physics_weight=1.0, data_weight=1.0, epochs=100, batch=20, lr=1e-3, n_train=None,
           modes=(12, 12), width=32, layers=4, device=None, seed=0, resume=True, log=print,
-          checkpoint_every=1, stop_after=None, max_seconds=None):
+          checkpoint_every=1, stop_after=None, max_seconds=None, init=None):
     """Train a GridOperator on a Darcy dataset folder; checkpoints in ``out``.
 
     ``physics_res=None`` gives plain FNO (data loss only); a resolution adds the FE
@@ -132,7 +132,8 @@ def train(train_data, out, test_data=None, *, data_res=32, physics_res=None,
     Resumes from ``out`` when it holds a checkpoint of the same configuration (with the
     same batches as an uninterrupted run); ``stop_after=k`` stops after k epochs of this
     call, as an interruption would; ``max_seconds`` stops (after a checkpoint) once this
-    call has run that long, and the metadata says so.
+    call has run that long, and the metadata says so. ``init`` starts from the weights
+    of another checkpoint folder (same architecture), e.g. to continue a run elsewhere.
     """
     device = _device(device)
     torch.manual_seed(seed)
@@ -147,10 +148,21 @@ def train(train_data, out, test_data=None, *, data_res=32, physics_res=None,
     steps = epochs * math.ceil(len(a_all) / batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     physics = PhysicsLoss(physics_res, device=device) if physics_res else None
+    if init is not None:
+        init_meta = read_meta(init)
+        if init_meta["config"]["model"]["modes"] != list(modes) or \
+                init_meta["config"]["model"]["width"] != width:
+            raise ValueError(f"init={init} holds another architecture")
+        u_scale = init_meta["config"]["model"]["u_scale"]
+        model = GridOperator(modes=modes, width=width, layers=layers, u_scale=u_scale).to(device)
+        load_checkpoint(init, model, device=device)
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     config = {"kind": "grid_operator", "family": "darcy", "data_res": data_res,
               "physics_res": physics_res, "physics_weight": physics_weight,
               "data_weight": data_weight, "epochs": epochs, "batch": batch, "lr": lr,
-              "n_train": len(a_all), "seed": seed, "model": model.config}
+              "n_train": len(a_all), "seed": seed, "model": model.config,
+              "init": init_meta if init is not None else None}
     start, history = 0, []
     if resume and os.path.exists(os.path.join(out, "meta.json")):
         meta = read_meta(out)
@@ -241,3 +253,43 @@ def load_model(name_or_path, device=None):
     model = GridOperator.from_config(meta["config"]["model"])
     load_checkpoint(folder, model, device=device)
     return model.to(_device(device)).eval()
+
+
+def solve_operator(problem, model="darcy", n=64):
+    """``pino.solve(member, method="pino", model="darcy", n=64)``: a member of the Darcy
+    family (``darcy_problem().substitute(a=...)``) solved by a trained grid operator on
+    the n x n-cell grid; returns a Solution on that grid's P1 space."""
+    import sympy as sp
+
+    from manufactured import Dirichlet, x, y
+
+    net = load_model(model) if isinstance(model, str) else model
+    if not isinstance(net, GridOperator):
+        raise TypeError(f"model must be a GridOperator or the name of one, got {type(model).__name__}")
+    if problem.parameters:
+        raise ValueError(f"substitute the parameters {problem.parameters} first, e.g. "
+                         "problem.substitute(a=3 + x**2)")
+    cf = problem.canonical
+    lo, hi = problem.domain.bounds
+    fits = (problem.dim == 2 and problem.time_order == 0 and np.allclose(lo, 0)
+            and np.allclose(hi, 1) and sp.simplify(cf.K[0, 1]) == 0
+            and sp.simplify(cf.K[0, 0] - cf.K[1, 1]) == 0 and all(b == 0 for b in cf.beta)
+            and cf.c == 0 and sp.simplify(cf.f - 1) == 0
+            and all(isinstance(b, Dirichlet) and b.g == 0 for b in problem.bcs.values()))
+    if not fits:
+        raise ValueError("method='pino' with this model solves -div(a grad u) = 1 on the unit "
+                         "square with u = 0 on the boundary (the Darcy family); this problem "
+                         "is outside it: use method='fem'")
+    s = np.linspace(0, 1, n + 1)
+    X, Y = np.meshgrid(s, s, indexing="ij")
+    a = sp.lambdify((x, y), cf.K[0, 0], "numpy")(X, Y) * np.ones_like(X)
+    if np.any(a <= 0):
+        raise ValueError("the coefficient a must be positive on the unit square")
+    t0 = time.perf_counter()
+    u = net.predict(a)
+    import skfem
+
+    basis = skfem.CellBasis(grid_mesh(n), skfem.ElementTriP1())
+    info = {"method": "pino", "n": n, "n_dofs": basis.N, "order": 1,
+            "n_elements": basis.mesh.nelements, "timings": {"predict": time.perf_counter() - t0}}
+    return fem.Solution(basis, u.ravel().astype(float), info=info)

@@ -2,8 +2,11 @@
 
 import fem
 
+from ._operator import solve_operator
+from ._spon import solve_spon
+
 #: Methods by name; each takes (problem, **options) and returns a fem.Solution.
-METHODS = {"fem": fem.solve}
+METHODS = {"fem": fem.solve, "pino": solve_operator, "spon": solve_spon}
 
 
 def solve(problem, method="fem", **options):

@@ -115,7 +115,8 @@ def _cmd_train(args):
               data_weight=args.data_weight, epochs=args.epochs, batch=args.batch, lr=args.lr,
               n_train=args.n_train, modes=(args.modes, args.modes), width=args.width,
               layers=args.layers, device=args.device, seed=args.seed,
-              max_seconds=args.max_seconds, log=lambda line: print(line, flush=True))
+              max_seconds=args.max_seconds, init=args.init,
+              log=lambda line: print(line, flush=True))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     print(f"checkpoint in {args.out}")
@@ -168,6 +169,7 @@ def parser():
     tr.add_argument("--layers", type=int, default=4)
     tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--init", default=None, help="start from this checkpoint's weights")
     tr.add_argument("--max-seconds", type=float, default=None,
                     help="stop (with a checkpoint) after this long")
     tr.set_defaults(run=_cmd_train)

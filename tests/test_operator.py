@@ -123,3 +123,52 @@ def test_predict_checks_its_input():
 def test_relative_l2():
     t = torch.ones(2, 3, 3)
     assert float(relative_l2(1.1 * t, t)) == pytest.approx(0.1)
+
+
+def test_pino_solve_with_a_grid_operator():
+    import sympy as sp
+
+    import pino
+    from geometries import Disk, Rectangle
+    from manufactured import Dirichlet, Problem, laplacian, u, x, y
+
+    torch.manual_seed(0)
+    model = GridOperator(modes=(4, 4), width=8, layers=2)
+    member = darcy_problem().substitute(a=3 + 9 * x * y)
+    sol = pino.solve(member, method="pino", model=model, n=16)
+    assert sol.info["method"] == "pino" and sol.n_dofs == 17 * 17
+    s = np.linspace(0, 1, 17)
+    X, Y = np.meshgrid(s, s, indexing="ij")
+    expected = model.predict(3 + 9 * X * Y)
+    assert np.allclose(sol(np.stack([X.ravel(), Y.ravel()], 1)), expected.ravel(), atol=1e-7)
+    other = Problem(Rectangle((0, 0), (1, 1), name="w") - Disk((0.5, 0.5), 0.1, name="w"),
+                    -laplacian(u) - 1, {"w": Dirichlet(0)})
+    with pytest.raises(ValueError, match="outside it: use method='fem'"):
+        pino.solve(other, method="pino", model=model)
+    with pytest.raises(ValueError, match="substitute the parameters"):
+        pino.solve(darcy_problem(), method="pino", model=model)
+    with pytest.raises(ValueError, match="no model 'nope'"):
+        pino.solve(member, method="pino", model="nope")
+    assert sp.simplify(member.canonical.f - 1) == 0
+
+
+def test_shipped_darcy_model_reaches_its_recorded_accuracy(tmp_path):
+    import json
+    import os
+
+    from pino import load_model
+    from pino._operator import MODELS
+
+    folder = os.path.join(MODELS, "darcy")
+    with open(os.path.join(folder, "meta.json")) as fh:
+        meta = json.load(fh)
+    recorded = meta["history"][-1]["test"]["64"]
+    # the first three members of the test set: seed 1, coefficients drawn at 128x128
+    path = str(tmp_path / "held_out")
+    darcy_dataset(path, n=3, resolutions=(64, 128), seed=1, chunk=3, workers=1, progress=False)
+    data = load_dataset(path)
+    model = load_model("darcy", device="cpu")  # safetensors: no pickle
+    pred = model.predict(data["a128"][:, ::2, ::2])
+    err = np.linalg.norm((pred - data["u64"]).reshape(3, -1), axis=1) / np.linalg.norm(
+        data["u64"].reshape(3, -1), axis=1)
+    assert err.mean() < 2 * recorded and err.mean() < 0.03
