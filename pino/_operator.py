@@ -162,7 +162,8 @@ def train(train_data, out, test_data=None, *, data_res=32, physics_res=None,
               "physics_res": physics_res, "physics_weight": physics_weight,
               "data_weight": data_weight, "epochs": epochs, "batch": batch, "lr": lr,
               "n_train": len(a_all), "seed": seed, "model": model.config,
-              "init": init_meta if init is not None else None}
+              "init": None if init is None else {"from": init, "epoch": init_meta["epoch"],
+                                                 "config": init_meta["config"]}}
     start, history = 0, []
     if resume and os.path.exists(os.path.join(out, "meta.json")):
         meta = read_meta(out)
@@ -175,12 +176,11 @@ def train(train_data, out, test_data=None, *, data_res=32, physics_res=None,
     gen = torch.Generator().manual_seed(seed)
     for _ in range(start):
         torch.randperm(len(a_all), generator=gen)  # same batches as an uninterrupted run
-    began, stopped = time.perf_counter(), False
+    began = time.perf_counter()
     for epoch in range(start, epochs):
         if stop_after is not None and epoch - start >= stop_after:
             break
         if max_seconds is not None and time.perf_counter() - began > max_seconds:
-            stopped = True
             log(f"stopping after {epoch} epochs: max_seconds={max_seconds} reached")
             save_checkpoint(out, model, {"config": config, "epoch": epoch, "history": history,
                                          "stopped_early": True}, opt, sched)
@@ -261,6 +261,7 @@ def solve_operator(problem, model="darcy", n=64):
     the n x n-cell grid; returns a Solution on that grid's P1 space."""
     import sympy as sp
 
+    from geometries import Rectangle
     from manufactured import Dirichlet, x, y
 
     net = load_model(model) if isinstance(model, str) else model
@@ -271,7 +272,7 @@ def solve_operator(problem, model="darcy", n=64):
                          "problem.substitute(a=3 + x**2)")
     cf = problem.canonical
     lo, hi = problem.domain.bounds
-    fits = (problem.dim == 2 and problem.time_order == 0 and np.allclose(lo, 0)
+    fits = (isinstance(problem.domain, Rectangle) and problem.time_order == 0 and np.allclose(lo, 0)
             and np.allclose(hi, 1) and sp.simplify(cf.K[0, 1]) == 0
             and sp.simplify(cf.K[0, 0] - cf.K[1, 1]) == 0 and all(b == 0 for b in cf.beta)
             and cf.c == 0 and sp.simplify(cf.f - 1) == 0
