@@ -172,3 +172,10 @@ def test_shipped_darcy_model_reaches_its_recorded_accuracy(tmp_path):
     err = np.linalg.norm((pred - data["u64"]).reshape(3, -1), axis=1) / np.linalg.norm(
         data["u64"].reshape(3, -1), axis=1)
     assert err.mean() < 2 * recorded and err.mean() < 0.03
+
+
+def test_physics_only_training(darcy, tmp_path):
+    _, hist = train(darcy, str(tmp_path / "p"), data_res=8, physics_res=16, data_weight=0.0,
+                    epochs=8, batch=4, lr=1e-2, modes=(4, 4), width=8, layers=2,
+                    device="cpu", log=lambda s: None)
+    assert hist[-1]["physics"] < 0.6 * hist[0]["physics"] and hist[0]["data"] == 0.0
