@@ -250,7 +250,7 @@ def _solve_time(problem, op, basis, fb, D, per_tag, free, method, dt, h, info, t
     timings["assemble"] = _time.perf_counter() - tstart
     tsolve = _time.perf_counter()
     for n in range(len(times) - 1):
-        tn, tn1 = times[n], times[n + 1]
+        tn1 = times[n + 1]
         if op.time_dependent_matrix:
             An1 = op.stiffness(basis, fb, tn1)
             M1n1 = op.mass(basis, op.m1, tn1) if M1 is not None else None

@@ -59,7 +59,7 @@ class MeshDomain(_MeshBacked, Domain):
         rest = np.setdiff1d(bfacets, np.concatenate([*named.values(), np.zeros(0, np.int64)]))
         if len(rest):
             named["boundary" if "boundary" not in named else "boundary_rest"] = rest
-        if self_dim := mesh.p.shape[0] > 1:
+        if mesh.p.shape[0] > 1:
             t = positively_oriented(mesh.p.T, mesh.t.T).T
             if not np.array_equal(t, mesh.t):  # same vertices, so facet numbering is kept
                 mesh = replace(mesh, t=np.ascontiguousarray(t))

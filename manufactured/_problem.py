@@ -16,7 +16,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ._canonical import CanonicalForm, extract
-from ._conditions import CONDITIONS, Dirichlet, Neumann, Robin
+from ._conditions import CONDITIONS, Dirichlet, Robin
 from ._helpers import resolve, u
 from ._symbols import NORMAL, SPACE, t
 

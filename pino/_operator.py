@@ -6,7 +6,6 @@ P1 DOF vector ``g.ravel()``, so the FE residual of a prediction is exact to eval
 """
 
 import copy
-import math
 import os
 import time
 
@@ -16,8 +15,9 @@ from torch import nn
 
 import fem
 
-from ._checkpoint import load_checkpoint, read_meta, save_checkpoint
+from ._checkpoint import load_checkpoint, read_meta
 from ._data import darcy_problem, grid_mesh, load_dataset
+from ._fit import fit
 from ._fno import FNO
 
 MODELS = os.path.join(os.path.dirname(__file__), "models")
@@ -124,16 +124,15 @@ def evaluate(model, data, resolutions, device=None, batch=50):
 def train(train_data, out, test_data=None, *, data_res=32, physics_res=None,
           physics_weight=1.0, data_weight=1.0, epochs=100, batch=20, lr=1e-3, n_train=None,
           modes=(12, 12), width=32, layers=4, device=None, seed=0, resume=True, log=print,
-          checkpoint_every=1, stop_after=None, max_seconds=None, init=None):
+          stop_after=None, max_seconds=None, init=None):
     """Train a GridOperator on a Darcy dataset folder; checkpoints in ``out``.
 
     ``physics_res=None`` gives plain FNO (data loss only); a resolution adds the FE
     residual at that resolution (PINO); ``data_weight=0`` trains from physics alone.
-    Resumes from ``out`` when it holds a checkpoint of the same configuration (with the
-    same batches as an uninterrupted run); ``stop_after=k`` stops after k epochs of this
-    call, as an interruption would; ``max_seconds`` stops (after a checkpoint) once this
-    call has run that long, and the metadata says so. ``init`` starts from the weights
-    of another checkpoint folder (same architecture), e.g. to continue a run elsewhere.
+    Resumes from ``out`` when it holds a checkpoint of the same configuration (see
+    :func:`pino._fit.fit` for ``stop_after`` and ``max_seconds``). ``init`` starts from
+    the weights of another checkpoint folder (same architecture), e.g. to continue a run
+    elsewhere. Returns ``(model, history)``.
     """
     device = _device(device)
     torch.manual_seed(seed)
@@ -143,79 +142,43 @@ def train(train_data, out, test_data=None, *, data_res=32, physics_res=None,
     a_all = torch.as_tensor(data[f"a{finest}"][:n_train])
     u_data = torch.as_tensor(data[f"u{data_res}"][:n_train]) if data_weight else None
     u_scale = float(np.std(data[f"u{data_res}"][:n_train])) if f"u{data_res}" in data else 0.01
-    model = GridOperator(modes=modes, width=width, layers=layers, u_scale=u_scale).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = epochs * math.ceil(len(a_all) / batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    physics = PhysicsLoss(physics_res, device=device) if physics_res else None
+    init_meta = None
     if init is not None:
         init_meta = read_meta(init)
-        if init_meta["config"]["model"]["modes"] != list(modes) or \
-                init_meta["config"]["model"]["width"] != width:
-            raise ValueError(f"init={init} holds another architecture")
-        u_scale = init_meta["config"]["model"]["u_scale"]
-        model = GridOperator(modes=modes, width=width, layers=layers, u_scale=u_scale).to(device)
+        arch = init_meta["config"]["model"]
+        if arch["modes"] != list(modes) or arch["width"] != width or arch["layers"] != layers:
+            raise ValueError(f"init={init} holds another architecture ({arch})")
+        u_scale = arch["u_scale"]
+    model = GridOperator(modes=modes, width=width, layers=layers, u_scale=u_scale).to(device)
+    if init is not None:
         load_checkpoint(init, model, device=device)
-        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    physics = PhysicsLoss(physics_res, device=device) if physics_res else None
     config = {"kind": "grid_operator", "family": "darcy", "data_res": data_res,
               "physics_res": physics_res, "physics_weight": physics_weight,
               "data_weight": data_weight, "epochs": epochs, "batch": batch, "lr": lr,
               "n_train": len(a_all), "seed": seed, "model": model.config,
               "init": None if init is None else {"from": init, "epoch": init_meta["epoch"],
                                                  "config": init_meta["config"]}}
-    start, history = 0, []
-    if resume and os.path.exists(os.path.join(out, "meta.json")):
-        meta = read_meta(out)
-        if meta["config"] != config:
-            raise ValueError(f"{out} holds a checkpoint of another configuration; choose "
-                             "another folder or pass resume=False")
-        meta = load_checkpoint(out, model, opt, sched, device)
-        start, history = meta["epoch"], meta["history"]
-        log(f"resuming from epoch {start}")
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(start):
-        torch.randperm(len(a_all), generator=gen)  # same batches as an uninterrupted run
-    began = time.perf_counter()
-    for epoch in range(start, epochs):
-        if stop_after is not None and epoch - start >= stop_after:
-            break
-        if max_seconds is not None and time.perf_counter() - began > max_seconds:
-            log(f"stopping after {epoch} epochs: max_seconds={max_seconds} reached")
-            save_checkpoint(out, model, {"config": config, "epoch": epoch, "history": history,
-                                         "stopped_early": True}, opt, sched)
-            break
-        model.train()
-        t0, tot, totp, count = time.perf_counter(), 0.0, 0.0, 0
-        perm = torch.randperm(len(a_all), generator=gen)
-        for i in range(0, len(a_all), batch):
-            idx = perm[i:i + batch]
-            a = a_all[idx].to(device)
-            loss = torch.zeros((), device=device)
-            if data_weight:
-                dl = relative_l2(model(_subsample(a, data_res)), u_data[idx].to(device))
-                loss = loss + data_weight * dl
-                tot += float(dl.detach()) * len(idx)
-            if physics is not None:
-                ap = _subsample(a, physics_res)
-                pl = physics(model(ap), ap)
-                loss = loss + physics_weight * pl
-                totp += float(pl.detach()) * len(idx)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            count += len(idx)
-        entry = {"epoch": epoch + 1, "data": tot / count, "physics": totp / count,
-                 "seconds": time.perf_counter() - t0}
-        if test is not None and ((epoch + 1) % 10 == 0 or epoch + 1 == epochs):
-            entry["test"] = evaluate(model, test, [r for r in (32, 64, 128) if f"u{r}" in test])
-        history.append(entry)
-        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in entry.items()))
-        if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs:
-            save_checkpoint(out, model, {"config": config, "epoch": epoch + 1,
-                                         "history": history}, opt, sched)
+
+    def step(idx):
+        a = a_all[idx].to(device)
+        loss, parts = torch.zeros((), device=device), {"data": 0.0, "physics": 0.0}
+        if data_weight:
+            dl = relative_l2(model(_subsample(a, data_res)), u_data[idx].to(device))
+            loss, parts["data"] = loss + data_weight * dl, float(dl.detach())
+        if physics is not None:
+            ap = _subsample(a, physics_res)
+            pl = physics(model(ap), ap)
+            loss, parts["physics"] = loss + physics_weight * pl, float(pl.detach())
+        return loss, parts
+
+    def evaluate_test(m):
+        return {"test": evaluate(m, test, [r for r in (32, 64, 128) if f"u{r}" in test])}
+
+    history = fit(model, out, config, len(a_all), step, batch=batch, epochs=epochs, lr=lr,
+                  seed=seed, weight_decay=1e-4, evaluate=evaluate_test if test else None,
+                  device=device, resume=resume, stop_after=stop_after,
+                  max_seconds=max_seconds, log=log)
     return model, history
 
 

@@ -17,7 +17,6 @@ Example::
     >>> sol = solve_spon(holes_problem().substitute(a=3 + x * y), model)  # doctest: +SKIP
 """
 
-import math
 import os
 import time
 
@@ -30,8 +29,9 @@ from torch import nn
 
 import fem
 
-from ._checkpoint import load_checkpoint, read_meta, save_checkpoint
+from ._checkpoint import load_checkpoint, read_meta
 from ._data import holes_problem, load_dataset
+from ._fit import fit
 from ._operator import _device, relative_l2
 
 __all__ = ["SPON", "train_spon", "load_spon", "solve_spon", "evaluate_spon"]
@@ -321,60 +321,33 @@ def train_spon(train_data, out, test_data=None, *, h, refine, coarse=False, epoc
     torch.manual_seed(seed)
     model = SPON(problem, mesh, hidden=hidden, layers=layers, coarse_mesh=cmesh, device=device,
                  dtype=dtype, **norm)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * math.ceil(len(a_all) / batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     res = fem.WeakResidual(problem, mesh, device=device, dtype=dtype) if physics_weight else None
     config = {"kind": "spon", "family": "holes", "h": h, "refine": refine, "coarse": bool(coarse),
               "physics_weight": physics_weight, "data_weight": data_weight, "epochs": epochs,
               "batch": batch, "lr": lr, "n_train": len(a_all), "seed": seed, "norm": norm,
               "model": model.config}
-    start, history = 0, []
-    if resume and os.path.exists(os.path.join(out, "meta.json")):
-        meta = read_meta(out)
-        if meta["config"] != config:
-            raise ValueError(f"{out} holds a checkpoint of another configuration; choose "
-                             "another folder or pass resume=False")
-        meta = load_checkpoint(out, model, opt, sched, device)
-        start, history = meta["epoch"], meta["history"]
-        log(f"resuming from epoch {start}")
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(start):
-        torch.randperm(len(a_all), generator=gen)  # same batches as an uninterrupted run
-    for epoch in range(start, epochs):
-        if stop_after is not None and epoch - start >= stop_after:
-            break
-        model.train()
-        t0, tot, totp, count = time.perf_counter(), 0.0, 0.0, 0
-        perm = torch.randperm(len(a_all), generator=gen)
-        for i in range(0, len(a_all), batch):
-            idx = perm[i:i + batch]
-            a = a_all[idx].to(device, dtype)
-            pred = model(a)
-            loss = torch.zeros((), device=device, dtype=dtype)
-            if data_weight:
-                dl = relative_l2(pred, u_all[idx].to(device, dtype))
-                loss = loss + data_weight * dl
-                tot += float(dl.detach()) * len(idx)
-            if res is not None:
-                r = res.norm(res(pred, a=a), "dual")
-                r0 = res.norm(res(torch.zeros_like(pred), a=a), "dual")
-                pl = (r / r0).mean()
-                loss = loss + physics_weight * pl
-                totp += float(pl.detach()) * len(idx)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            count += len(idx)
-        entry = {"epoch": epoch + 1, "data": tot / count, "physics": totp / count,
-                 "seconds": time.perf_counter() - t0}
-        if test is not None and ((epoch + 1) % 10 == 0 or epoch + 1 == epochs):
-            ev = evaluate_spon(model, test)
-            entry["test"], entry["dirichlet_max"] = ev["relative_l2"], ev["dirichlet_max"]
-        history.append(entry)
-        log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items()))
-        save_checkpoint(out, model, {"config": config, "epoch": epoch + 1, "history": history}, opt, sched)
+
+    def step(idx):
+        a = a_all[idx].to(device, dtype)
+        pred = model(a)
+        loss, parts = torch.zeros((), device=device, dtype=dtype), {"data": 0.0, "physics": 0.0}
+        if data_weight:
+            dl = relative_l2(pred, u_all[idx].to(device, dtype))
+            loss, parts["data"] = loss + data_weight * dl, float(dl.detach())
+        if res is not None:
+            r = res.norm(res(pred, a=a), "dual")
+            r0 = res.norm(res(torch.zeros_like(pred), a=a), "dual")
+            pl = (r / r0).mean()
+            loss, parts["physics"] = loss + physics_weight * pl, float(pl.detach())
+        return loss, parts
+
+    def evaluate_test(m):
+        ev = evaluate_spon(m, test)
+        return {"test": ev["relative_l2"], "dirichlet_max": ev["dirichlet_max"]}
+
+    history = fit(model, out, config, len(a_all), step, batch=batch, epochs=epochs, lr=lr,
+                  seed=seed, evaluate=evaluate_test if test is not None else None,
+                  device=device, resume=resume, stop_after=stop_after, log=log)
     return model.eval(), history
 
 
