@@ -1,0 +1,296 @@
+"""Random training problems (manufactured/_random.py): forward-mode derivatives against
+sympy, sources and boundary data against their definitions, rejection bounds, seeds and
+workers, the Problem built from a sample, hole placement."""
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import manufactured as M
+from manufactured import (BOUNDS, TERMS, ExprTree, Problem, Sample, acceptable, generate_samples,
+                          random_problem, random_solution, random_tree)
+from manufactured._random import _GRID, _Add, _Affine, _Apply, _Mul, _random_holes, hole_domain
+
+X, Y, T = M.x, M.y, M.t
+
+
+def sympy_derivatives(tree, points):
+    """u, u_x, u_y, u_xx, u_yy, u_xy by sympy: differentiate, lambdify with cse, evaluate."""
+    e = tree.sympy()
+    ex, ey = sp.diff(e, X), sp.diff(e, Y)
+    exprs = [e, ex, ey, sp.diff(ex, X), sp.diff(ey, Y), sp.diff(ex, Y)]
+    fn = sp.lambdify((X, Y), exprs, "numpy", cse=True)
+    return np.column_stack([np.broadcast_to(v, (len(points),)) for v in fn(points[:, 0], points[:, 1])])
+
+
+def fd_derivatives(tree, p, h=1e-4):
+    """The same six columns by central finite differences (independent of both routes)."""
+    ex, ey = np.array([h, 0.0]), np.array([0.0, h])
+    f = tree
+    u = f(p)
+    ux, uy = (f(p + ex) - f(p - ex)) / (2 * h), (f(p + ey) - f(p - ey)) / (2 * h)
+    uxx, uyy = (f(p + ex) - 2 * u + f(p - ex)) / h**2, (f(p + ey) - 2 * u + f(p - ey)) / h**2
+    uxy = (f(p + ex + ey) - f(p + ex - ey) - f(p - ex + ey) + f(p - ex - ey)) / (4 * h * h)
+    return np.column_stack([u, ux, uy, uxx, uyy, uxy])
+
+
+def small_seed(kind, max_steps=7, where=lambda smp: True, **options):
+    """First sample with a short tree (keeps the sympy tests fast) that satisfies ``where``."""
+    for s in range(300):
+        smp = random_problem(s, kind, **options)
+        if (smp.solution is None or smp.solution.steps <= max_steps) and where(smp):
+            return smp
+    raise AssertionError("no short tree found")
+
+
+# ---- forward mode ----------------------------------------------------------------------
+
+def test_every_function_and_combinator_matches_sympy():
+    leaf = lambda a, b, c: _Affine(a, b, c)  # noqa: E731
+    ops = ["sin", "cos", "tanh", "sigmoid", "rational"]
+    node = leaf(0.7, -1.3, 0.2)
+    for k, op in enumerate(ops):
+        node = _Apply(op, node, 1.5 - 0.4 * k, 0.3)
+        node = _Add(node, _Apply(ops[(k + 2) % 5], leaf(1.1, 0.4 * k - 1, -0.5)), -0.8)
+        node = _Mul(node, _Apply(ops[(k + 1) % 5], leaf(-0.6, 0.9, 0.1 * k)))
+    tree = ExprTree(node, 15)
+    p = np.random.default_rng(0).uniform(-1, 1, (40, 2))
+    ours, ref = tree.derivatives(p), sympy_derivatives(tree, p)
+    assert np.std(ours[:, 3:]) > 1e-3  # second derivatives are not trivially zero
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_trees_match_sympy(seed):
+    tree = random_solution(seed, steps=6 + seed)
+    p = np.random.default_rng(seed).uniform(-1, 1, (30, 2))
+    ours, ref = tree.derivatives(p), sympy_derivatives(tree, p)
+    scale = max(1.0, np.abs(ref).max())
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-10 * scale)
+    np.testing.assert_allclose(tree(p), ours[:, 0])
+
+
+def test_tree_rejects_wrong_point_shape():
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        random_tree(0).derivatives(np.zeros((3, 3)))
+
+
+# ---- sources and boundary data ---------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["elliptic", "heat", "wave"])
+def test_source_is_the_operator_applied_to_u(kind):
+    for s in range(6):
+        smp = random_problem(s, kind, n_interior=100, n_boundary=60)
+        d = fd_derivatives(smp.solution, smp.interior)
+        f = d @ smp.coefficients
+        scale = max(1.0, np.abs(smp.derivatives).max())
+        np.testing.assert_allclose(smp.f, f, atol=1e-4 * scale)
+        np.testing.assert_allclose(smp.u, smp.solution(smp.interior))
+        assert smp.derivatives.shape == (100, len(TERMS))
+
+
+@pytest.mark.parametrize("kind", ["elliptic", "heat", "wave"])
+def test_boundary_data_match_their_definitions(kind):
+    seen = set()
+    for s in range(8):
+        smp = random_problem(s, kind, n_interior=50, n_boundary=120)
+        d = fd_derivatives(smp.solution, smp.boundary)
+        flux = np.sum(d[:, 1:3] * smp.normals, axis=1)
+        expect = {"dirichlet": d[:, 0], "neumann": flux, "robin": flux + smp.alpha * d[:, 0]}
+        scale = max(1.0, np.abs(d[:, :3]).max())
+        for k in ("dirichlet", "neumann", "robin"):
+            m = smp.bc_kind == k
+            seen.add(k) if m.any() else None
+            np.testing.assert_allclose(smp.g[m], expect[k][m], atol=1e-6 * scale)
+        np.testing.assert_allclose(np.linalg.norm(smp.normals, axis=1), 1.0)
+    assert seen == {"dirichlet", "neumann", "robin"}
+
+
+def test_normals_point_outward_and_points_lie_in_the_domain():
+    for s in range(6):
+        smp = random_problem(s, "elliptic", n_interior=200, n_boundary=200)
+        dom = smp.domain
+        assert dom.contains(smp.interior).all()
+        eps = 1e-6
+        assert dom.contains(smp.boundary - eps * smp.normals).all()
+        assert not dom.contains(smp.boundary + eps * smp.normals).any()
+        assert set(smp.tags) <= set(dom.boundaries) == set(smp.conditions)
+
+
+def test_time_samples_have_initial_lines_and_outward_normals():
+    smp = random_problem(2, "wave", n_boundary=100)
+    for tag, (px, py, nx_, ny_) in {"left": (-1, None, -1, 0), "right": (1, None, 1, 0),
+                                    "initial": (None, -1, 0, -1), "initial_t": (None, -1, 0, -1)}.items():
+        m = smp.tags == tag
+        assert m.sum() == 25
+        if px is not None:
+            assert np.all(smp.boundary[m, 0] == px)
+        if py is not None:
+            assert np.all(smp.boundary[m, 1] == py)
+        np.testing.assert_array_equal(smp.normals[m], np.tile([nx_, ny_], (m.sum(), 1)))
+    m = smp.tags == "initial_t"
+    np.testing.assert_allclose(smp.g[m], -smp.solution.derivatives(smp.boundary[m])[:, 2])  # g = -u_t
+    assert smp.conditions["initial"] == ("dirichlet", 0.0)
+
+
+# ---- rejection and the family --------------------------------------------------------
+
+def test_samples_satisfy_the_rejection_bounds():
+    for s in range(25):
+        smp = random_problem(s, "mixed", n_interior=300, n_boundary=100)
+        if not smp.manufactured:
+            continue
+        pts = np.concatenate([_GRID, smp.interior, smp.boundary])
+        d = smp.solution.derivatives(pts)
+        assert np.abs(d[:, 0]).max() <= BOUNDS["u"] and np.std(d[:, 0]) >= BOUNDS["std"]
+        assert np.abs(d[:, 1:]).max() <= BOUNDS["derivative"]
+        assert np.abs(d @ smp.coefficients).max() <= BOUNDS["f"]
+        assert np.abs(smp.f).max() <= BOUNDS["f"]
+
+
+def test_rejection_rejects_and_gives_up():
+    p = _GRID
+    flat = ExprTree(_Affine(0.0, 0.0, 0.5), 1)
+    assert not acceptable(flat.derivatives(p))                       # std(u) < 0.1
+    big = ExprTree(_Affine(8.0, 8.0, 0.0), 1)
+    assert not acceptable(big.derivatives(p))                        # |u| > 10
+    steep = ExprTree(_Apply("sin", _Affine(120.0, 0.0, 0.0)), 2)
+    assert not acceptable(steep.derivatives(p))                      # |u_xx| > 1e4
+    ok = ExprTree(_Apply("sin", _Affine(2.0, 1.0, 0.0)), 1)
+    assert acceptable(ok.derivatives(p))
+    assert not acceptable(ok.derivatives(p), np.array([0, 0, 0, 3e4, 0, 0.0]))   # |f| > 1e4
+    with pytest.raises(RuntimeError, match="max_tries"):
+        random_solution(0, max_tries=5, bounds={"u": 1e-6})
+
+
+def test_operators_are_elliptic_and_in_range():
+    outer_neumann = 0
+    for s in range(80):
+        smp = random_problem(s, "mixed", n_interior=10, n_boundary=20)
+        c = smp.coefficients
+        assert 1 <= np.count_nonzero(c) <= 3
+        if smp.kind in ("elliptic", "physics"):
+            assert np.abs(c).max() <= 2 and c[3] * c[4] > 0 and c[5] ** 2 < 4 * c[3] * c[4]
+            sigma = -np.sign(c[3])          # sigma * (c3 u_xx + c4 u_yy) = -div(K grad u), K > 0
+            kinds = [smp.conditions[t][0] for t in smp.conditions]
+            anchored = any(k != "neumann" for k in kinds) or sigma * c[0] > 0
+            assert anchored
+            if smp.kind == "physics":
+                assert sigma * c[0] >= 0
+            if all(smp.conditions[t][0] == "neumann" for t in ("left", "right", "bottom", "top")):
+                outer_neumann += 1
+        elif smp.kind == "heat":
+            assert c[2] == 1 and c[3] < 0 and c[4] == 0
+        else:
+            assert c[4] == 1 and c[3] < 0 and c[2] == 0
+        for kind, alpha in smp.conditions.values():
+            assert (kind == "robin") == (alpha > 0)
+    assert outer_neumann > 0
+
+
+def test_holes_are_inside_the_box_and_disjoint():
+    rng = np.random.default_rng(5)
+    counts = set()
+    for _ in range(60):
+        holes = _random_holes(rng)
+        counts.add(len(holes))
+        shapes = [hole_domain(*h) for h in holes]
+        for i, h in enumerate(shapes):
+            p, _, _ = h.sample_boundary(200, seed=i)
+            assert np.all(np.abs(p) <= 1 - 0.05 + 1e-12)
+            for j, other in enumerate(shapes):
+                if j != i:
+                    assert not other.contains(p).any()
+                    assert np.all(other._sd(p) > 0.04)
+    assert counts == {0, 1, 2, 3}
+    kinds = {h[0] for s in range(30) for h in random_problem(s, "elliptic", n_interior=5, n_boundary=5).holes}
+    assert kinds == {"disk", "rectangle", "triangle"}
+
+
+# ---- seeds and workers -----------------------------------------------------------------
+
+def test_same_seed_same_sample_and_different_seeds_differ():
+    a, b = random_problem(11, "mixed"), random_problem(11, "mixed")
+    assert a.digest() == b.digest()
+    assert random_problem(12, "mixed").digest() != a.digest()
+    assert random_problem((3, 4), "elliptic").digest() == random_problem([3, 4], "elliptic").digest()
+
+
+def test_generate_is_independent_of_the_worker_count():
+    one = generate_samples(6, seed=7, workers=1, n_interior=64, n_boundary=32)
+    two = generate_samples(6, seed=7, workers=2, n_interior=64, n_boundary=32)
+    assert [s.digest() for s in one] == [s.digest() for s in two]
+    assert one[4].digest() == random_problem((7, 4), "mixed", n_interior=64, n_boundary=32).digest()
+    assert len({s.digest() for s in one}) == 6
+    assert all(isinstance(s, Sample) for s in two)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="kind"):
+        random_problem(0, kind="poisson")
+    with pytest.raises(ValueError, match="n_interior"):
+        random_problem(0, n_interior=0)
+    with pytest.raises(ValueError, match="workers"):
+        generate_samples(2, workers=0)
+
+
+# ---- the Problem -----------------------------------------------------------------------
+
+def _check_problem(smp):
+    p = smp.problem()
+    assert isinstance(p, Problem) and p is smp.problem()
+    cf = p.canonical
+    c0, c1, c2, c3, c4, c5 = smp.coefficients
+    sign = float(cf.A[0, 0]) / c3                        # Problem normalises the sign
+    assert sign in (1.0, -1.0)
+    timed = smp.time is not None
+    if timed:
+        got, want = [cf.A[0, 0], cf.b[0], cf.c, cf.m1, cf.m2], [c3, c1, c0, c2, c4]
+    else:
+        got, want = [*cf.A, *cf.b, cf.c], [c3, c5 / 2, c5 / 2, c4, c1, c2, c0]
+    np.testing.assert_allclose([float(v) for v in got], sign * np.array(want), rtol=1e-14)
+    second = T if timed else Y
+    args = (X, second, M.nx, M.ny)
+    f = sp.lambdify(args, cf.f, "numpy")(smp.interior[:, 0], smp.interior[:, 1], 0, 0)
+    scale = max(1.0, np.abs(smp.f).max())
+    np.testing.assert_allclose(sign * np.broadcast_to(f, smp.f.shape), smp.f, rtol=1e-9, atol=1e-9 * scale)
+    if smp.manufactured:
+        ue = sp.lambdify((X, second), p.exact, "numpy")(*smp.interior.T)
+        np.testing.assert_allclose(ue, smp.u, rtol=1e-10, atol=1e-10)
+    for tag, cond in p.bcs.items():
+        m = smp.tags == tag
+        if not m.any():
+            continue
+        b, n = smp.boundary[m], smp.normals[m]
+        g = sp.lambdify(args, cond.g, "numpy")(b[:, 0], b[:, 1], n[:, 0], n[:, 1])
+        np.testing.assert_allclose(np.broadcast_to(g, (m.sum(),)), smp.g[m], rtol=1e-9, atol=1e-9 * scale)
+        kind, alpha = smp.conditions[tag]
+        assert type(cond).__name__.lower() == kind
+        if kind == "robin":
+            assert float(cond.alpha) == pytest.approx(alpha)
+    return p
+
+
+def test_manufactured_elliptic_problem_is_valid():
+    for where in (lambda s: s.coefficients[5] != 0 and len(s.holes) >= 2,
+                  lambda s: len({k for k, _ in s.conditions.values()}) == 3 and len(s.holes) >= 1):
+        smp = small_seed("elliptic", where=where, n_interior=40, n_boundary=80)
+        p = _check_problem(smp)
+        assert p.type == "elliptic" and set(p.bcs) == set(smp.conditions)
+
+
+@pytest.mark.parametrize("kind, type_", [("heat", "parabolic"), ("wave", "hyperbolic")])
+def test_manufactured_time_problem_is_valid(kind, type_):
+    smp = small_seed(kind, n_interior=40, n_boundary=60)
+    p = _check_problem(smp)
+    assert p.type == type_ and p.time == (-1.0, 1.0) and p.dim == 1
+    u0 = sp.lambdify(X, p.initial["u"], "numpy")(smp.boundary[smp.tags == "initial", 0])
+    np.testing.assert_allclose(u0, smp.g[smp.tags == "initial"], rtol=1e-10, atol=1e-10)
+
+
+def test_physics_problem_is_valid():
+    for s in range(3):
+        smp = random_problem(s, "physics", n_interior=40, n_boundary=80)
+        assert smp.u is None and smp.solution is None
+        p = _check_problem(smp)
+        assert p.type == "elliptic" and p.exact is None
