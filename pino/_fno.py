@@ -65,10 +65,11 @@ class FNO(nn.Module):
     """Lift -> ``layers`` x (spectral conv + pointwise linear, GELU) -> project.
 
     Input ``(batch, in_channels, *grid)`` on a uniform vertex grid of the unit box; the
-    grid coordinates are appended as channels. Zero padding on the high side of each axis,
-    ``padding`` times the grid's cells, makes the spectral layers see a non-periodic
-    domain; as a fraction of the grid it keeps every Fourier mode at the same physical
-    frequency at every resolution, which resolution independence needs.
+    grid coordinates are appended as channels. Zero padding on the high side of each axis
+    makes the spectral layers see a non-periodic domain: a float ``padding`` is a fraction
+    of the grid's cells, which keeps every Fourier mode at the same physical frequency at
+    every resolution (resolution independence needs it); an int is a fixed number of grid
+    points, as in the original FNO code (then modes shift with the resolution).
     """
 
     def __init__(self, in_channels=1, out_channels=1, modes=(12, 12), width=32, layers=4,
@@ -96,7 +97,8 @@ class FNO(nn.Module):
         shape = a.shape[2:]
         g = self.grid(shape, a.device, a.dtype).expand(a.shape[0], -1, *shape)
         v = self.lift(torch.cat([a, g], dim=1))
-        pads = [int(round(self.padding * (n - 1))) for n in shape]
+        pads = [self.padding if isinstance(self.padding, int) else
+                int(round(self.padding * (n - 1))) for n in shape]
         p = any(pads)
         if p:
             v = nn.functional.pad(v, [q for n in reversed(pads) for q in (0, n)])

@@ -123,8 +123,8 @@ def evaluate(model, data, resolutions, device=None, batch=50):
 
 def train(train_data, out, test_data=None, *, data_res=32, physics_res=None,
           physics_weight=1.0, data_weight=1.0, epochs=100, batch=20, lr=1e-3, n_train=None,
-          modes=(12, 12), width=32, layers=4, device=None, seed=0, resume=True, log=print,
-          stop_after=None, max_seconds=None, init=None):
+          modes=(12, 12), width=32, layers=4, padding=0.25, device=None, seed=0, resume=True,
+          log=print, stop_after=None, max_seconds=None, init=None):
     """Train a GridOperator on a Darcy dataset folder; checkpoints in ``out``.
 
     ``physics_res=None`` gives plain FNO (data loss only); a resolution adds the FE
@@ -146,10 +146,12 @@ def train(train_data, out, test_data=None, *, data_res=32, physics_res=None,
     if init is not None:
         init_meta = read_meta(init)
         arch = init_meta["config"]["model"]
-        if arch["modes"] != list(modes) or arch["width"] != width or arch["layers"] != layers:
+        if [arch[k] for k in ("modes", "width", "layers", "padding")] != [list(modes), width,
+                                                                         layers, padding]:
             raise ValueError(f"init={init} holds another architecture ({arch})")
         u_scale = arch["u_scale"]
-    model = GridOperator(modes=modes, width=width, layers=layers, u_scale=u_scale).to(device)
+    model = GridOperator(modes=modes, width=width, layers=layers, padding=padding,
+                         u_scale=u_scale).to(device)
     if init is not None:
         load_checkpoint(init, model, device=device)
     physics = PhysicsLoss(physics_res, device=device) if physics_res else None

@@ -106,6 +106,14 @@ def _cmd_data(args):
     return 0
 
 
+def _padding(text):
+    """'8' is a number of grid points, '0.25' a fraction of the grid."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def _cmd_train(args):
     from pino._operator import train
 
@@ -114,7 +122,7 @@ def _cmd_train(args):
               physics_res=args.physics_res, physics_weight=args.physics_weight,
               data_weight=args.data_weight, epochs=args.epochs, batch=args.batch, lr=args.lr,
               n_train=args.n_train, modes=(args.modes, args.modes), width=args.width,
-              layers=args.layers, device=args.device, seed=args.seed,
+              layers=args.layers, padding=_padding(args.padding), device=args.device, seed=args.seed,
               max_seconds=args.max_seconds, init=args.init,
               log=lambda line: print(line, flush=True))
     except ValueError as exc:
@@ -167,6 +175,8 @@ def parser():
     tr.add_argument("--modes", type=int, default=12)
     tr.add_argument("--width", type=int, default=32)
     tr.add_argument("--layers", type=int, default=4)
+    tr.add_argument("--padding", default="0.25",
+                    help="FNO zero padding: a fraction of the grid (0.25), or grid points (8)")
     tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--init", default=None, help="start from this checkpoint's weights")
