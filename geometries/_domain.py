@@ -16,6 +16,20 @@ def as_points(points, dim, name="points"):
     return p
 
 
+def _directions(dim):
+    if dim == 1:
+        return np.array([[-1.0], [1.0]])
+    if dim == 2:
+        th = np.arange(16) * np.pi / 8
+        return np.stack([np.cos(th), np.sin(th)], axis=1)
+    g = np.array(np.meshgrid(*[[-1, 0, 1]] * 3, indexing="ij")).reshape(3, -1).T
+    g = g[np.any(g != 0, axis=1)].astype(float)
+    return g / np.linalg.norm(g, axis=1, keepdims=True)
+
+
+_DIRECTIONS = {d: _directions(d) for d in (1, 2, 3)}
+
+
 class Domain:
     """A region of R^dim with tagged boundary pieces.
 
@@ -48,10 +62,24 @@ class Domain:
         return float(np.linalg.norm(hi - lo))
 
     def contains(self, points, tol=None):
-        """Boolean mask of the points (N, dim) inside the closed domain."""
+        """Boolean mask of the points (N, dim) inside the closed domain.
+
+        A point on the boundary counts as inside when the open domain comes arbitrarily
+        close to it, which a signed distance alone cannot tell where CSG faces coincide
+        (the sides of a cut-out that lie on the outer boundary are not in the domain):
+        such points are decided by probing a small sphere around them.
+        """
         p = as_points(points, self.dim)
         tol = 1e-10 * self.diameter if tol is None else tol
-        return self._sd(p) <= tol
+        sd = self._sd(p)
+        inside = sd < -tol
+        near = np.nonzero(np.abs(sd) <= tol)[0]
+        if len(near):
+            eps = 1e-7 * self.diameter
+            dirs = _DIRECTIONS[self.dim]
+            probes = (p[near, None, :] + eps * dirs[None]).reshape(-1, self.dim)
+            inside[near] = (self._sd(probes) < 0).reshape(len(near), -1).any(axis=1)
+        return inside
 
     def _on_boundary(self, p, n):
         eps = 1e-7 * self.diameter
