@@ -88,3 +88,18 @@ def test_console_script_runs_off_screen(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "relative error against `exact`" in r.stdout
     assert (tmp_path / "solution.png").exists()
+
+
+def test_shipped_pino_from_the_command_line(tmp_path, capsys):
+    import fem
+    import pino
+
+    path = os.path.join(ROOT, "examples", "darcy.py")
+    assert main(["solve", path, "--method", "pino", "-o", str(tmp_path)]) == 0
+    assert "pino, order 1, 4225 DOFs" in capsys.readouterr().out
+    problem = load_problem_file(path).problem
+    learned = pino.solve(problem, method="pino", n=64)
+    reference = fem.solve(problem, h=0.02, order=2)
+    assert learned.error(reference, relative=True) < 0.1  # out of the training distribution
+    assert main(["solve", path, "--method", "pino", "--h", "0.1"]) == 2
+    assert "does not take h" in capsys.readouterr().err
