@@ -14,7 +14,7 @@ from ._checkpoint import load_checkpoint, read_meta, save_checkpoint
 
 def fit(model, out, config, n, step, *, batch, epochs, lr, seed=0, weight_decay=0.0,
         evaluate=None, device="cpu", resume=True, stop_after=None, max_seconds=None,
-        log=print):
+        log=print, after_backward=None, agree=None, main=True):
     """Train ``model`` on ``n`` samples; returns the history (one dict per epoch).
 
     ``step(idx)`` computes the loss of the samples ``idx`` and returns ``(loss, parts)``
@@ -24,6 +24,12 @@ def fit(model, out, config, n, step, *, batch, epochs, lr, seed=0, weight_decay=
     same config. ``stop_after=k`` stops after k epochs of this call, as an interruption
     would; ``max_seconds`` stops after this call has run that long (with a checkpoint
     marked ``stopped_early``).
+
+    Hooks for data-parallel training (every process runs ``fit`` on the same batches):
+    ``after_backward(model)`` runs between ``loss.backward()`` and the optimizer step (e.g.
+    to average gradients over processes); ``agree(flag) -> bool`` makes the processes take
+    the same ``max_seconds`` decision; ``main=False`` writes no checkpoints (only the main
+    process should).
     """
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr,
@@ -43,10 +49,15 @@ def fit(model, out, config, n, step, *, batch, epochs, lr, seed=0, weight_decay=
     for epoch in range(start, epochs):
         if stop_after is not None and epoch - start >= stop_after:
             break
-        if max_seconds is not None and time.perf_counter() - began > max_seconds:
+        over = max_seconds is not None and time.perf_counter() - began > max_seconds
+        if max_seconds is not None and agree is not None:
+            over = agree(over)
+        if over:
             log(f"stopping after {epoch} epochs: max_seconds={max_seconds} reached")
-            save_checkpoint(out, model, {"config": config, "epoch": epoch, "history": history,
-                                         "stopped_early": True}, opt, sched)
+            if main:
+                save_checkpoint(out, model, {"config": config, "epoch": epoch,
+                                             "history": history, "stopped_early": True},
+                                opt, sched)
             break
         model.train()
         t0, sums, count = time.perf_counter(), {}, 0
@@ -56,6 +67,8 @@ def fit(model, out, config, n, step, *, batch, epochs, lr, seed=0, weight_decay=
             loss, parts = step(idx)
             opt.zero_grad()
             loss.backward()
+            if after_backward is not None:
+                after_backward(model)
             opt.step()
             sched.step()
             for k, v in parts.items():
@@ -68,6 +81,7 @@ def fit(model, out, config, n, step, *, batch, epochs, lr, seed=0, weight_decay=
         history.append(entry)
         log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in entry.items()))
-        save_checkpoint(out, model, {"config": config, "epoch": epoch + 1, "history": history},
-                        opt, sched)
+        if main:
+            save_checkpoint(out, model, {"config": config, "epoch": epoch + 1,
+                                         "history": history}, opt, sched)
     return history

@@ -114,9 +114,45 @@ def _padding(text):
         return float(text)
 
 
+def _model_config(text):
+    """--config: a JSON file, or JSON text, with HyperNetwork options."""
+    import json
+
+    if text is None:
+        return None
+    try:
+        if os.path.isfile(text):
+            with open(text) as fh:
+                return json.load(fh)
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--config {text}: not a JSON file or JSON text ({exc}); give e.g. "
+                        '\'{"channels": [32, 64, 96, 128], "latent": 256}\'') from None
+
+
+def _cmd_train_hypino(args):
+    from pino._hypino import train_hypino
+
+    try:
+        train_hypino(args.out, n_samples=args.samples, epochs=args.epochs, batch=args.batch,
+                     lr=args.lr, seed=args.seed, workers=args.workers or 2, device=args.device,
+                     max_seconds=args.max_seconds, model_config=_model_config(args.config),
+                     n_val=args.val, stop_after=args.stop_after,
+                     log=lambda line: print(line, flush=True))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"checkpoint in {args.out}")
+    return 0
+
+
 def _cmd_train(args):
     from pino._operator import train
 
+    if args.model == "hypino":
+        return _cmd_train_hypino(args)
+    if args.train is None:
+        raise UserError("pino train operator needs --train DATASET_FOLDER (make one with `pino data`)")
     try:
         train(args.train, args.out, args.test, data_res=args.data_res,
               physics_res=args.physics_res, physics_weight=args.physics_weight,
@@ -159,8 +195,9 @@ def parser():
     d.add_argument("--workers", type=int, default=None)
     d.set_defaults(run=_cmd_data)
     tr = sub.add_parser("train", help="train a model (checkpoints, resumes)")
-    tr.add_argument("model", choices=["operator"], help="operator: FNO/PINO on a grid family")
-    tr.add_argument("--train", required=True, help="training dataset folder")
+    tr.add_argument("model", choices=["operator", "hypino"],
+                    help="operator: FNO/PINO on a grid family; hypino: the zero-shot hypernetwork")
+    tr.add_argument("--train", default=None, help="operator: training dataset folder")
     tr.add_argument("--test", default=None, help="test dataset folder")
     tr.add_argument("--out", required=True, help="checkpoint folder")
     tr.add_argument("--data-res", type=int, default=32)
@@ -182,6 +219,16 @@ def parser():
     tr.add_argument("--init", default=None, help="start from this checkpoint's weights")
     tr.add_argument("--max-seconds", type=float, default=None,
                     help="stop (with a checkpoint) after this long")
+    tr.add_argument("--samples", type=int, default=1000,
+                    help="hypino: number of random training problems")
+    tr.add_argument("--val", type=int, default=32,
+                    help="hypino: number of validation problems (manufactured)")
+    tr.add_argument("--workers", type=int, default=None,
+                    help="hypino: processes generating the samples (default 2)")
+    tr.add_argument("--config", default=None,
+                    help="hypino: HyperNetwork options, a JSON file or JSON text")
+    tr.add_argument("--stop-after", type=int, default=None,
+                    help="hypino: stop after this many epochs of this call (resume later)")
     tr.set_defaults(run=_cmd_train)
     return p
 

@@ -1,0 +1,909 @@
+"""HyPINO-style hypernetwork: a rasterised problem in, the weights of a small PINN out.
+
+Pieces, in the order data flows:
+
+- :func:`rasterise_sample`: a training :class:`manufactured.Sample` (already in [-1, 1]^2)
+  as the same rasters (``CHANNELS``) and scaled coefficients that :func:`pino.encode`
+  makes of a Problem, with numpy only (the sample's exact solution is a fast expression
+  tree; no sympy). Both go through ``pino._encoding._rasterise``.
+- :class:`TargetPINN`: Fourier features of ``(X, Y)`` at fixed frequencies, HyPINO's gated
+  "modified MLP" (encoders ``U``, ``V``; ``H <- (1 - Z) U + Z V``), a last hidden layer of
+  width ``basis`` (the basis of the least-squares head) and a linear output. It has no
+  parameters of its own: ``forward(points (B, N, 2), weights) -> (B, N)`` evaluates B
+  networks at once with ``bmm``; :class:`PINNModule` is one of them as a plain module.
+- :class:`HyperNetwork`: a conv encoder (stride-2 blocks, GroupNorm, GELU) FiLM-conditioned
+  on an embedding of the coefficients and of statistics of the value channels, attention
+  pooling, and one linear head per target tensor giving ``base + delta`` (a learned
+  default initialisation plus a generated correction).
+- :func:`hypino_loss`: Huber losses of HyPINO (residual 0.25, derivatives 0.25, u 1,
+  Dirichlet 10, Neumann 1, Robin 1) with derivatives by autograd w.r.t. the points.
+- :func:`train_hypino`: training on random samples through :func:`pino._fit.fit`, single
+  process or data parallel under ``torchrun``; :func:`load_hypino` reads a checkpoint.
+
+Everything lives in the reference frame of the encoding: coefficients scaled so that
+max |c| = 2, the source scaled by the same factor, ``u`` and boundary data unscaled.
+
+>>> net = HyperNetwork({"channels": [8, 8, 8, 8], "latent": 16, "embed": 16})
+>>> pinns = net.generate(random_problem(0, kind="elliptic"))     # doctest: +SKIP
+>>> pinns.predict(np.zeros((5, 2))).shape                          # doctest: +SKIP
+(1, 5)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from manufactured import Sample, random_problem
+from manufactured._random import _perimeter, _sample_boundary
+
+from ._checkpoint import load_checkpoint, read_meta
+from ._encoding import (CHANNELS, COEFFICIENT_BOUND, DIRICHLET, NEUMANN, ROBIN, Encoding,
+                        _inside, _rasterise)
+from ._fit import fit
+
+__all__ = ["rasterise_sample", "SampleRasters", "TargetPINN", "PINNModule", "HyperNetwork",
+           "GeneratedPINNs", "hypino_loss", "hypino_batch", "train_hypino", "load_hypino",
+           "DEFAULT_CONFIG", "LOSS_WEIGHTS"]
+
+MODELS = os.path.join(os.path.dirname(__file__), "models")
+
+#: HyPINO's loss weights (Robin, which HyPINO lacks, weighs like Neumann).
+LOSS_WEIGHTS = {"residual": 0.25, "derivatives": 0.25, "u": 1.0, "dirichlet": 10.0,
+                "neumann": 1.0, "robin": 1.0}
+
+#: The default hypernetwork configuration (about 3M parameters at resolution 64).
+DEFAULT_CONFIG = {
+    "resolution": 64,
+    "channels": [32, 64, 96, 128],
+    "groups": 8,
+    "embed": 128,
+    "latent": 256,
+    "queries": 4,
+    "heads": 4,
+    "delta_scale": 0.1,
+    "target": {"frequencies": 6, "fmin": 0.1, "fmax": 1.6, "width": 32, "depth": 3,
+               "basis": 128},
+}
+
+_VALUE = {name: CHANNELS.index(name) for name in CHANNELS}
+
+
+# ======================================================================================
+# rasters of a Sample
+# ======================================================================================
+@dataclass(frozen=True, eq=False)
+class SampleRasters:
+    """A :class:`manufactured.Sample` as network input: ``coefficients`` (6,) scaled to
+    max |c| = 2 and sign-normalised as ``Problem.canonical`` does (``scale`` the signed
+    factor, also applied to the source), ``rasters`` (len(CHANNELS), R, R) float32 in
+    ``CHANNELS`` order, like ``Encoding.channels()``."""
+
+    coefficients: np.ndarray
+    scale: float
+    rasters: np.ndarray
+
+    @property
+    def resolution(self) -> int:
+        return self.rasters.shape[-1]
+
+    def channels(self) -> np.ndarray:
+        return self.rasters
+
+
+def _grid(R):
+    g1 = np.linspace(-1.0, 1.0, R)
+    GX, GY = np.meshgrid(g1, g1)
+    return np.stack([GX.ravel(), GY.ravel()], 1)
+
+
+def _sample_source(sample, X):
+    """Unscaled f of ``sample`` at reference points X (N, 2)."""
+    if sample.solution is not None:
+        with np.errstate(all="ignore"):
+            return sample.solution.derivatives(X) @ np.asarray(sample.coefficients, float)
+    s = sample.source
+    x, y = X[:, 0], X[:, 1]
+    return s[0] + s[1] * x + s[2] * y + s[3] * x**2 + s[4] * x * y + s[5] * y**2
+
+
+def _sample_boundary_values(sample, P, N, tags):
+    """Condition code, alpha and g at boundary points P with outward normals N."""
+    kind = np.array([{"dirichlet": DIRICHLET, "neumann": NEUMANN, "robin": ROBIN}[
+        sample.conditions[t][0]] for t in tags], np.int64)
+    alpha = np.array([sample.conditions[t][1] for t in tags], float)
+    if sample.solution is not None:
+        with np.errstate(all="ignore"):
+            d = sample.solution.derivatives(P)
+        flux = d[:, 1] * N[:, 0] + d[:, 2] * N[:, 1]
+        g = np.where(kind == DIRICHLET, d[:, 0], np.where(kind == NEUMANN, flux, flux + alpha * d[:, 0]))
+    else:
+        G = np.array([sample.boundary_data[t] for t in tags], float).reshape(-1, 3)
+        g = G[:, 0] + G[:, 1] * P[:, 0] + G[:, 2] * P[:, 1]
+    return kind, alpha, g
+
+
+def _time_lines(kind, R):
+    """Evenly spaced points on the edges of a 1D+time sample, as ``encode`` draws them."""
+    k = 8 * (R - 1) + 1
+    s = np.linspace(-1.0, 1.0, k)
+    parts = [("left", np.stack([np.full(k, -1.0), s], 1), (-1.0, 0.0)),
+             ("right", np.stack([np.full(k, 1.0), s], 1), (1.0, 0.0)),
+             ("initial", np.stack([s, np.full(k, -1.0)], 1), (0.0, -1.0))]
+    if kind == "wave":
+        parts.append(("initial_t", parts[2][1], (0.0, -1.0)))
+    P = np.concatenate([p for _, p, _ in parts])
+    N = np.concatenate([np.tile(n, (k, 1)) for _, _, n in parts])
+    T = np.concatenate([np.full(k, t) for t, _, _ in parts])
+    return P, N, T
+
+
+def rasterise_sample(sample, resolution=64, seed=1) -> SampleRasters:
+    """The rasters and scaled coefficients of a :class:`manufactured.Sample`, as
+    :func:`pino.encode` makes them of ``sample.problem()`` (same channels, same boundary
+    line width, same source compression), without sympy. ``seed``: boundary samples.
+
+    >>> r = rasterise_sample(random_problem(0, kind="elliptic"), resolution=32)
+    >>> r.channels().shape
+    (9, 32, 32)
+    """
+    if not isinstance(sample, Sample):
+        raise TypeError(f"rasterise_sample: expected a manufactured.Sample, got {type(sample).__name__}")
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 8:
+        raise ValueError(f"rasterise_sample: resolution must be an integer >= 8, got {resolution!r}")
+    R = int(resolution)
+    c = np.asarray(sample.coefficients, float)
+    top = np.max(np.abs(c))
+    if top == 0:
+        raise ValueError("rasterise_sample: every coefficient of the sample's operator is zero")
+    timed = sample.time is not None
+    # the sign normalisation of Problem.canonical: leading coefficient m2 or m1 (time
+    # problems) or trace(K) of -div(K grad u) (steady) positive
+    lead = (c[4] if c[4] != 0 else c[2]) if timed else -(c[3] + c[4])
+    scale = (-1.0 if lead < 0 else 1.0) * COEFFICIENT_BOUND / top
+    grid = _grid(R)
+    inside = np.ones(R * R, bool) if timed else _inside(sample.domain, grid)
+    fr = np.zeros(R * R)
+    fr[inside] = scale * _sample_source(sample, grid[inside])
+    source = (np.sign(fr) * np.log1p(np.abs(fr))).reshape(R, R).astype(np.float32)
+    if timed:
+        P, N, T = _time_lines(sample.kind, R)
+    else:
+        perim = 8.0 + sum(_perimeter(h[0], h[1]) for h in sample.holes)
+        n_r = int(np.ceil(8 * perim * (R - 1) / 2)) + 64
+        P, N, T = _sample_boundary(sample.holes, n_r, np.random.default_rng(seed))
+    K, A, G = _sample_boundary_values(sample, P, N, T)
+    out = {"domain": inside.reshape(R, R).astype(np.float32), "source": source}
+    for code, name in ((DIRICHLET, "dirichlet"), (NEUMANN, "neumann"), (ROBIN, "robin")):
+        sel = K == code
+        vals = [G[sel]] + ([A[sel]] if code == ROBIN else [])
+        if sel.any():
+            mask, rv = _rasterise(P[sel], vals, R)
+        else:
+            mask, rv = np.zeros((R, R), np.float32), [np.zeros((R, R), np.float32) for _ in vals]
+        out[f"{name}_mask"], out[f"{name}_value"] = mask, rv[0]
+        if code == ROBIN:
+            out["robin_alpha"] = rv[1]
+    rasters = np.stack([out[ch] for ch in CHANNELS]).astype(np.float32)
+    if not np.all(np.isfinite(rasters)):
+        raise ValueError(f"rasterise_sample: the sample {sample.seed} has non-finite data")
+    return SampleRasters(coefficients=c * scale, scale=float(scale), rasters=rasters)
+
+
+def _as_inputs(items, resolution):
+    """Encodings / Samples / SampleRasters -> (rasters (B, C, R, R), coefficients (B, 6))."""
+    if isinstance(items, (Encoding, Sample, SampleRasters)):
+        items = [items]
+    rasters, coefs = [], []
+    for it in items:
+        if isinstance(it, Sample):
+            it = rasterise_sample(it, resolution)
+        if not isinstance(it, (Encoding, SampleRasters)):
+            raise TypeError("HyperNetwork.generate: expected Encodings (pino.encode), "
+                            f"manufactured Samples or SampleRasters, got {type(it).__name__}")
+        ch = it.channels()
+        if ch.shape[-1] != resolution:
+            raise ValueError(f"HyperNetwork.generate: the input has resolution {ch.shape[-1]}, the "
+                             f"model was trained at {resolution}; encode with resolution={resolution}")
+        rasters.append(ch)
+        coefs.append(it.coefficients)
+    return (torch.as_tensor(np.stack(rasters), dtype=torch.float32),
+            torch.as_tensor(np.stack(coefs), dtype=torch.float32))
+
+
+# ======================================================================================
+# target PINN
+# ======================================================================================
+def _frequencies(cfg):
+    return (torch.linspace(cfg["fmin"], cfg["fmax"], cfg["frequencies"], dtype=torch.float64)
+            * math.pi)
+
+
+def _fourier(points, freqs):
+    """(..., 2) -> (..., 2 + 4K): X, Y, sin(w X), cos(w X), sin(w Y), cos(w Y)."""
+    x, y = points[..., :1], points[..., 1:2]
+    wx, wy = x * freqs, y * freqs
+    return torch.cat([points, torch.sin(wx), torch.cos(wx), torch.sin(wy), torch.cos(wy)], -1)
+
+
+def _blin(x, W, b):
+    """Batched linear map: x (B, N, i), W (B, o, i), b (B, o) -> (B, N, o)."""
+    return torch.baddbmm(b.unsqueeze(1), x, W.transpose(1, 2))
+
+
+class TargetPINN(nn.Module):
+    """The generated network, evaluated with per-sample weights (no parameters of its own).
+
+    ``phi = fourier(X, Y)``; ``U = tanh(W_u phi)``, ``V = tanh(W_v phi)``,
+    ``H = tanh(W_in phi)``; ``depth - 1`` times ``Z = tanh(W_k H)``, ``H = (1 - Z) U + Z V``;
+    features ``tanh(W_basis H)`` (``basis`` wide); output ``W_out features``.
+
+    >>> target = TargetPINN()
+    >>> w = {k: v[None] for k, v in target.init_weights().items()}
+    >>> target(torch.zeros(1, 7, 2), w).shape
+    torch.Size([1, 7])
+    """
+
+    def __init__(self, frequencies=6, fmin=0.1, fmax=1.6, width=32, depth=3, basis=128):
+        super().__init__()
+        if depth < 1 or width < 1 or basis < 1 or frequencies < 0:
+            raise ValueError("TargetPINN: width, depth, basis must be >= 1 and frequencies >= 0")
+        self.config = {"frequencies": int(frequencies), "fmin": float(fmin), "fmax": float(fmax),
+                       "width": int(width), "depth": int(depth), "basis": int(basis)}
+        self.register_buffer("freqs", _frequencies(self.config).float())
+        d = 2 + 4 * int(frequencies)
+        self.in_dim = d
+        shapes = {}
+        for name, (o, i) in [("enc_u", (width, d)), ("enc_v", (width, d)), ("input", (width, d))] + \
+                [(f"hidden{k}", (width, width)) for k in range(depth - 1)] + \
+                [("basis", (basis, width)), ("out", (1, basis))]:
+            shapes[f"{name}.weight"], shapes[f"{name}.bias"] = (o, i), (o,)
+        self.shapes = shapes
+        self.n_params = sum(math.prod(s) for s in shapes.values())
+
+    def init_std(self, name):
+        """The standard deviation of the default (Xavier normal) initialisation of a weight;
+        for a bias, that of its layer's weight (the scale of generated corrections)."""
+        o, i = self.shapes[name.rsplit(".", 1)[0] + ".weight"]
+        if name.startswith("out."):
+            return 1.0 / math.sqrt(i)
+        return math.sqrt(2.0 / (i + o))
+
+    def init_weights(self, generator=None):
+        """One set of default weights (unbatched): Xavier normal weights, zero biases."""
+        w = {}
+        for name, shape in self.shapes.items():
+            if name.endswith(".weight"):
+                w[name] = torch.randn(shape, generator=generator) * self.init_std(name)
+            else:
+                w[name] = torch.zeros(shape)
+        return w
+
+    def _check(self, points, weights):
+        if points.dim() != 3 or points.shape[-1] != 2:
+            raise ValueError(f"TargetPINN: points must have shape (B, N, 2), got {tuple(points.shape)}")
+        for name, shape in self.shapes.items():
+            W = weights.get(name)
+            if W is None or tuple(W.shape[1:]) != shape or W.shape[0] != points.shape[0]:
+                got = None if W is None else tuple(W.shape)
+                raise ValueError(f"TargetPINN: weights[{name!r}] must have shape "
+                                 f"({points.shape[0]}, {', '.join(map(str, shape))}), got {got}")
+
+    def features(self, points, weights):
+        """The last hidden layer (B, N, basis) at ``points`` (B, N, 2)."""
+        self._check(points, weights)
+        w = weights
+        phi = _fourier(points, self.freqs.to(points.dtype))
+        U = torch.tanh(_blin(phi, w["enc_u.weight"], w["enc_u.bias"]))
+        V = torch.tanh(_blin(phi, w["enc_v.weight"], w["enc_v.bias"]))
+        H = torch.tanh(_blin(phi, w["input.weight"], w["input.bias"]))
+        for k in range(self.config["depth"] - 1):
+            Z = torch.tanh(_blin(H, w[f"hidden{k}.weight"], w[f"hidden{k}.bias"]))
+            H = U + Z * (V - U)
+        return torch.tanh(_blin(H, w["basis.weight"], w["basis.bias"]))
+
+    def forward(self, points, weights):
+        """u (B, N) at ``points`` (B, N, 2) for B networks with ``weights`` {name: (B, ...)}."""
+        return _blin(self.features(points, weights), weights["out.weight"], weights["out.bias"])[..., 0]
+
+    def module(self, weights, index=0):
+        """Network ``index`` of batched ``weights`` as a :class:`PINNModule` (a copy)."""
+        ref = weights["out.weight"]
+        net = PINNModule(**self.config).to(dtype=ref.dtype, device=ref.device)
+        return net.load_weights({k: v[index] for k, v in weights.items()})
+
+
+class _Body(nn.Module):
+    """The feature part of :class:`PINNModule`: reference points (N, 2) -> (N, basis)."""
+
+    def __init__(self, frequencies, fmin, fmax, width, depth, basis):
+        super().__init__()
+        cfg = {"frequencies": frequencies, "fmin": fmin, "fmax": fmax}
+        self.register_buffer("freqs", _frequencies(cfg).float())
+        d = 2 + 4 * frequencies
+        self.enc_u, self.enc_v, self.input = nn.Linear(d, width), nn.Linear(d, width), nn.Linear(d, width)
+        self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth - 1))
+        self.basis = nn.Linear(width, basis)
+
+    def forward(self, points):
+        phi = _fourier(points, self.freqs.to(points.dtype))
+        U, V = torch.tanh(self.enc_u(phi)), torch.tanh(self.enc_v(phi))
+        H = torch.tanh(self.input(phi))
+        for layer in self.hidden:
+            Z = torch.tanh(layer(H))
+            H = (1 - Z) * U + Z * V
+        return torch.tanh(self.basis(H))
+
+
+class PINNModule(nn.Module):
+    """One target network as a plain module: ``net(points (N, 2)) -> (N,)``; ``net.body``
+    maps points to the ``basis`` features (the input of :func:`pino.lstsq_solve`),
+    ``net.out`` is the linear output layer. For fine-tuning and the least-squares head.
+    """
+
+    def __init__(self, frequencies=6, fmin=0.1, fmax=1.6, width=32, depth=3, basis=128):
+        super().__init__()
+        self.config = {"frequencies": frequencies, "fmin": fmin, "fmax": fmax, "width": width,
+                       "depth": depth, "basis": basis}
+        self.body = _Body(frequencies, fmin, fmax, width, depth, basis)
+        self.out = nn.Linear(basis, 1)
+
+    def _param(self, name):
+        layer, kind = name.rsplit(".", 1)
+        mod = self.out if layer == "out" else (
+            self.body.hidden[int(layer[6:])] if layer.startswith("hidden") else getattr(self.body, layer))
+        return getattr(mod, kind)
+
+    def load_weights(self, weights):
+        """Copy unbatched TargetPINN weights {name: tensor} into the layers."""
+        with torch.no_grad():
+            for name, value in weights.items():
+                p = self._param(name)
+                p.data = value.detach().clone().to(p.dtype).reshape(p.shape)
+        return self
+
+    def weights(self):
+        """The layers as unbatched TargetPINN weights."""
+        names = TargetPINN(**self.config).shapes
+        return {name: self._param(name).detach().clone() for name in names}
+
+    def forward(self, points):
+        return self.out(self.body(points))[..., 0]
+
+
+# ======================================================================================
+# hypernetwork
+# ======================================================================================
+def _merge(base, over):
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        if k not in base:
+            raise ValueError(f"HyperNetwork: unknown config key {k!r}; use {sorted(base)}")
+        out[k] = _merge(base[k], v) if isinstance(base[k], dict) else v
+    return out
+
+
+def _slog(x):
+    return torch.sign(x) * torch.log1p(torch.abs(x))
+
+
+class _Block(nn.Module):
+    """stride-2 conv, GroupNorm, FiLM, GELU, then a residual conv, GroupNorm, GELU."""
+
+    def __init__(self, cin, cout, embed, groups):
+        super().__init__()
+        self.down = nn.Conv2d(cin, cout, 3, stride=2, padding=1)
+        self.norm1 = nn.GroupNorm(groups, cout)
+        self.film = nn.Linear(embed, 2 * cout)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+        self.conv = nn.Conv2d(cout, cout, 3, padding=1)
+        self.norm2 = nn.GroupNorm(groups, cout)
+
+    def forward(self, x, e):
+        h = self.norm1(self.down(x))
+        gamma, beta = self.film(e)[:, :, None, None].chunk(2, 1)
+        h = F.gelu(h * (1 + gamma) + beta)
+        return h + F.gelu(self.norm2(self.conv(h)))
+
+
+class HyperNetwork(nn.Module):
+    """Rasters (B, 9, R, R) in ``CHANNELS`` order and scaled coefficients (B, 6) -> weights
+    of B target PINNs ({name: (B, ...)}, see :class:`TargetPINN`).
+
+    ``config`` (dict, JSON-able; missing keys from :data:`DEFAULT_CONFIG`): ``resolution``,
+    ``channels`` (one stride-2 block each), ``groups`` (GroupNorm), ``embed`` (condition
+    embedding), ``latent``, ``queries``/``heads`` (attention pooling), ``delta_scale``
+    (initial size of the generated corrections relative to the default init), ``target``
+    (:class:`TargetPINN` options).
+
+    >>> net = HyperNetwork({"channels": [8, 8, 8, 8], "latent": 16, "embed": 16, "groups": 4})
+    >>> w = net(torch.zeros(2, 9, 64, 64), torch.zeros(2, 6))
+    >>> w["basis.weight"].shape
+    torch.Size([2, 128, 32])
+    """
+
+    def __init__(self, config=None):
+        super().__init__()
+        cfg = _merge(DEFAULT_CONFIG, config)
+        self.config = json.loads(json.dumps(cfg))
+        R, chans, E, L = cfg["resolution"], list(cfg["channels"]), cfg["embed"], cfg["latent"]
+        if R % (2 ** len(chans)):
+            raise ValueError(f"HyperNetwork: resolution {R} must be divisible by 2**{len(chans)}")
+        self.target = TargetPINN(**cfg["target"])
+        n_stats = 5 * 4 + 4
+        self.embed = nn.Sequential(nn.Linear(6 + n_stats, E), nn.GELU(), nn.Linear(E, E), nn.GELU())
+        blocks, cin = [], len(CHANNELS) + 2
+        for c in chans:
+            blocks.append(_Block(cin, c, E, cfg["groups"]))
+            cin = c
+        self.blocks = nn.ModuleList(blocks)
+        side = R // 2 ** len(chans)
+        C = chans[-1]
+        self.pos = nn.Parameter(0.02 * torch.randn(side * side, C))
+        self.queries = nn.Parameter(0.02 * torch.randn(cfg["queries"], C))
+        self.query_film = nn.Linear(E, C)
+        self.pool = nn.MultiheadAttention(C, cfg["heads"], batch_first=True)
+        self.latent = nn.Sequential(nn.Linear(cfg["queries"] * C + E, L), nn.LayerNorm(L))
+        g1 = torch.linspace(-1.0, 1.0, R)
+        GY, GX = torch.meshgrid(g1, g1, indexing="ij")
+        self.register_buffer("coords", torch.stack([GX, GY])[None], persistent=False)
+        # generated weights = base (learned default init) + head(latent)
+        gen = torch.Generator().manual_seed(0)
+        init = self.target.init_weights(gen)
+        self.base = nn.ParameterDict({k.replace(".", "__"): nn.Parameter(v) for k, v in init.items()})
+        self.heads = nn.ModuleDict()
+        for name, shape in self.target.shapes.items():
+            head = nn.Linear(L, math.prod(shape))
+            nn.init.normal_(head.weight, std=cfg["delta_scale"] * self.target.init_std(name) / math.sqrt(L))
+            nn.init.zeros_(head.bias)
+            self.heads[name.replace(".", "__")] = head
+
+    @property
+    def resolution(self) -> int:
+        return self.config["resolution"]
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @staticmethod
+    def statistics(rasters):
+        """(B, 24): masked mean/max/min/std of the Dirichlet, Neumann, Robin values, the Robin
+        alpha and the source, and the mask fractions (domain, Dirichlet, Neumann, Robin)."""
+        r = rasters
+        pairs = [("dirichlet_value", "dirichlet_mask"), ("neumann_value", "neumann_mask"),
+                 ("robin_value", "robin_mask"), ("robin_alpha", "robin_mask"), ("source", "domain")]
+        out = []
+        for val, mask in pairs:
+            v, m = r[:, _VALUE[val]].flatten(1), r[:, _VALUE[mask]].flatten(1)
+            cnt = m.sum(1).clamp(min=1.0)
+            mean = (v * m).sum(1) / cnt
+            var = (((v - mean[:, None]) ** 2) * m).sum(1) / cnt
+            big = torch.finfo(v.dtype).max
+            has = m.sum(1) > 0
+            vmax = torch.where(m > 0, v, torch.full_like(v, -big)).amax(1)
+            vmin = torch.where(m > 0, v, torch.full_like(v, big)).amin(1)
+            zero = torch.zeros_like(mean)
+            out += [mean, torch.where(has, vmax, zero), torch.where(has, vmin, zero), var.sqrt()]
+        for mask in ("domain", "dirichlet_mask", "neumann_mask", "robin_mask"):
+            out.append(r[:, _VALUE[mask]].flatten(1).mean(1))
+        return torch.stack(out, 1)
+
+    def encode(self, rasters, coefficients):
+        """The latent code (B, latent) of a batch of problems."""
+        if rasters.dim() != 4 or rasters.shape[1] != len(CHANNELS) or rasters.shape[-1] != self.resolution:
+            raise ValueError(f"HyperNetwork: rasters must have shape (B, {len(CHANNELS)}, "
+                             f"{self.resolution}, {self.resolution}), got {tuple(rasters.shape)}")
+        if coefficients.shape != (rasters.shape[0], 6):
+            raise ValueError(f"HyperNetwork: coefficients must have shape ({rasters.shape[0]}, 6), "
+                             f"got {tuple(coefficients.shape)}")
+        e = self.embed(torch.cat([coefficients, _slog(self.statistics(rasters))], 1))
+        x = rasters.clone()
+        for ch in ("dirichlet_value", "neumann_value", "robin_value"):
+            x[:, _VALUE[ch]] = _slog(x[:, _VALUE[ch]])
+        x = torch.cat([x, self.coords.expand(len(x), -1, -1, -1).to(x.dtype)], 1)
+        for block in self.blocks:
+            x = block(x, e)
+        tokens = x.flatten(2).transpose(1, 2) + self.pos
+        q = (self.queries[None] + self.query_film(e)[:, None]).expand(len(x), -1, -1)
+        pooled, _ = self.pool(q, tokens, tokens, need_weights=False)
+        return self.latent(torch.cat([pooled.flatten(1), e], 1))
+
+    def forward(self, rasters, coefficients):
+        z = self.encode(rasters, coefficients)
+        return {name: self.base[name.replace(".", "__")][None]
+                + self.heads[name.replace(".", "__")](z).view(len(z), *shape)
+                for name, shape in self.target.shapes.items()}
+
+    @torch.no_grad()
+    def generate(self, items) -> "GeneratedPINNs":
+        """The target networks of Encodings (``pino.encode(problem, resolution=R)``), Samples
+        or SampleRasters (one or a list), in the reference frame of each."""
+        p = next(self.parameters())
+        rasters, coefs = _as_inputs(items, self.resolution)
+        was = self.training
+        self.eval()
+        w = self(rasters.to(p.device, p.dtype), coefs.to(p.device, p.dtype))
+        self.train(was)
+        return GeneratedPINNs(self.target, w)
+
+    def predict(self, items, points):
+        """u of the generated networks at reference ``points`` (N, 2) or (B, N, 2): (B, N)."""
+        return self.generate(items).predict(points)
+
+
+class GeneratedPINNs:
+    """B generated networks: ``weights`` {name: (B, ...)} of ``target`` (a TargetPINN).
+
+    ``predict(points)`` -> numpy (B, N); ``pinns(points_tensor)`` -> tensor;
+    ``module(i)`` -> :class:`PINNModule` (for fine-tuning or ``lstsq_solve(net.body, enc)``).
+    """
+
+    def __init__(self, target, weights):
+        self.target, self.weights = target, weights
+
+    def __len__(self):
+        return self.weights["out.bias"].shape[0]
+
+    def _points(self, points):
+        w = self.weights["out.weight"]
+        P = torch.as_tensor(np.asarray(points) if not torch.is_tensor(points) else points,
+                            dtype=w.dtype, device=w.device)
+        if P.dim() == 2:
+            P = P[None].expand(len(self), -1, -1)
+        if P.dim() != 3 or P.shape[0] != len(self) or P.shape[-1] != 2:
+            raise ValueError(f"points must have shape (N, 2) or ({len(self)}, N, 2), got {tuple(P.shape)}")
+        return P
+
+    def __call__(self, points):
+        return self.target(self._points(points), self.weights)
+
+    def predict(self, points):
+        with torch.no_grad():
+            return self(points).cpu().numpy()
+
+    def module(self, index=0) -> PINNModule:
+        return self.target.module(self.weights, index)
+
+    def __repr__(self):
+        return f"GeneratedPINNs(n={len(self)}, target={self.target.config})"
+
+
+# ======================================================================================
+# data and losses
+# ======================================================================================
+def _pack(seed_key, kind, resolution, n_interior, n_boundary):
+    """One random sample as arrays for training (rasters in float16)."""
+    s = random_problem(seed_key, kind=kind, n_interior=n_interior, n_boundary=n_boundary)
+    r = rasterise_sample(s, resolution)
+    K, A, G = _sample_boundary_values(s, s.boundary, s.normals, s.tags)
+    D = s.derivatives if s.derivatives is not None else np.zeros((len(s.interior), 6))
+    return {"rasters": r.rasters.astype(np.float16), "coefficients": r.coefficients,
+            "interior": s.interior, "f": s.f * r.scale, "derivatives": D,
+            "manufactured": float(s.derivatives is not None), "boundary": s.boundary,
+            "normals": s.normals, "kind": K, "alpha": A, "g": s.g}
+
+
+def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundary=256, workers=1):
+    """Random samples ``random_problem(seed, kind)`` for each seed (a tuple of ints), packed
+    as tensors (stacked over samples): rasters (float16), scaled coefficients and source,
+    interior points and exact derivatives (zeros for physics-only samples; ``manufactured``
+    flags the others), boundary points, normals, condition codes, alpha, g.
+    ``kinds``: one kind or one per seed. The same for any number of ``workers``.
+
+    >>> b = hypino_batch([(0, i) for i in range(3)], resolution=32, n_interior=64, n_boundary=32)
+    >>> b["rasters"].shape, b["interior"].shape
+    (torch.Size([3, 9, 32, 32]), torch.Size([3, 64, 2]))
+    """
+    seeds = [tuple(int(v) for v in np.ravel(s)) for s in seeds]
+    kinds = [kinds] * len(seeds) if isinstance(kinds, str) else list(kinds)
+    make = partial(_pack_star, resolution=resolution, n_interior=n_interior, n_boundary=n_boundary)
+    jobs = list(zip(seeds, kinds))
+    if workers <= 1 or len(jobs) <= 1:
+        packed = [make(j) for j in jobs]
+    else:
+        with ProcessPoolExecutor(max_workers=int(workers)) as pool:
+            packed = list(pool.map(make, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
+    out = {}
+    for key in packed[0]:
+        arr = np.stack([p[key] for p in packed])
+        dtype = {np.dtype(np.float16): torch.float16, np.dtype(np.int64): torch.int64}.get(arr.dtype, torch.float32)
+        out[key] = torch.as_tensor(arr, dtype=dtype)
+    return out
+
+
+def _pack_star(job, **kw):
+    return _pack(job[0], job[1], **kw)
+
+
+def _huber(x):
+    return F.huber_loss(x, torch.zeros_like(x), reduction="none")
+
+
+def _derivatives(target, weights, X):
+    """u, u_x, u_y, u_xx, u_yy, u_xy (B, N, 6) at X (B, N, 2) by autograd w.r.t. X."""
+    if not X.requires_grad:
+        X = X.requires_grad_(True)
+    u = target(X, weights)
+    gu = torch.autograd.grad(u.sum(), X, create_graph=True)[0]
+    ux, uy = gu[..., 0], gu[..., 1]
+    gx = torch.autograd.grad(ux.sum(), X, create_graph=True)[0]
+    gy = torch.autograd.grad(uy.sum(), X, create_graph=True)[0]
+    return torch.stack([u, ux, uy, gx[..., 0], gy[..., 1], gx[..., 1]], -1)
+
+
+def hypino_loss(target, weights, batch, loss_weights=None):
+    """Per-sample HyPINO loss (B,) and its parts {name: (B,)} for generated ``weights``.
+
+    ``batch`` (tensors, see :func:`hypino_batch`): ``coefficients`` (B, 6), ``interior``
+    (B, N, 2), ``f`` (B, N), ``derivatives`` (B, N, 6), ``manufactured`` (B,), and
+    ``boundary``/``normals`` (B, M, 2), ``kind``/``alpha``/``g`` (B, M). Parts: PDE residual
+    ``sum_k c_k D_k u - f``; for manufactured samples u and its five derivatives against
+    the exact ones; Dirichlet ``u - g``, Neumann ``du/dn - g``, Robin ``du/dn + alpha u - g``.
+    Each part is a mean of Huber losses over its points.
+    """
+    lw = {**LOSS_WEIGHTS, **(loss_weights or {})}
+    X = batch["interior"].detach().clone().requires_grad_(True)
+    D = _derivatives(target, weights, X)
+    res = (D * batch["coefficients"][:, None, :]).sum(-1) - batch["f"]
+    sup = batch["manufactured"]
+    err = D - batch["derivatives"]
+    parts = {"residual": _huber(res).mean(1),
+             "u": _huber(err[..., 0]).mean(1) * sup,
+             "derivatives": _huber(err[..., 1:]).mean((1, 2)) * sup}
+    P = batch["boundary"].detach().clone().requires_grad_(True)
+    ub = target(P, weights)
+    gb = torch.autograd.grad(ub.sum(), P, create_graph=True)[0]
+    dn = (gb * batch["normals"]).sum(-1)
+    kind = batch["kind"]
+    pred = torch.where(kind == DIRICHLET, ub, torch.where(kind == NEUMANN, dn, dn + batch["alpha"] * ub))
+    be = _huber(pred - batch["g"])
+    for code, name in ((DIRICHLET, "dirichlet"), (NEUMANN, "neumann"), (ROBIN, "robin")):
+        m = (kind == code).to(be.dtype)
+        parts[name] = (be * m).sum(1) / m.sum(1).clamp(min=1.0)
+    total = sum(lw[k] * v for k, v in parts.items())
+    return total, parts
+
+
+def _take(data, idx, points, gen):
+    """The samples ``idx`` of a packed dataset with ``points = (n_int, n_bnd)`` random
+    points each (drawn with ``gen``), as float32 on the data's device."""
+    idx = idx.to(data["coefficients"].device)
+    B = len(idx)
+    out = {k: data[k][idx] for k in ("rasters", "coefficients", "manufactured")}
+    out["rasters"] = out["rasters"].float()
+    ni, nb = data["interior"].shape[1], data["boundary"].shape[1]
+    ki, kb = min(points[0], ni), min(points[1], nb)
+    si = torch.rand(B, ni, generator=gen).argsort(1)[:, :ki].to(idx.device)
+    sb = torch.rand(B, nb, generator=gen).argsort(1)[:, :kb].to(idx.device)
+    rows = idx[:, None]
+    for k in ("interior", "f", "derivatives"):
+        out[k] = data[k][rows, si]
+    for k in ("boundary", "normals", "kind", "alpha", "g"):
+        out[k] = data[k][rows, sb]
+    return out
+
+
+def _slice(batch, sel):
+    return {k: v[sel] for k, v in batch.items()}
+
+
+# ======================================================================================
+# distributed helpers
+# ======================================================================================
+class _Parallel:
+    """Data parallel over torchrun processes (WORLD_SIZE > 1), or a single process."""
+
+    def __init__(self, device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.started = False
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = torch.device(device)
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if device.type == "cuda":
+                device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(device)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+                self.started = True
+            if device.type == "cpu":
+                torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.world))
+        self.device = device
+
+    @property
+    def main(self):
+        return self.rank == 0
+
+    def broadcast(self, model):
+        if self.world > 1:
+            import torch.distributed as dist
+
+            for t in list(model.parameters()) + list(model.buffers()):
+                dist.broadcast(t.data, 0)
+
+    def average_gradients(self, model):
+        import torch.distributed as dist
+
+        params = [p for p in model.parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        dist.all_reduce(flat)
+        flat /= self.world
+        k = 0
+        for p in params:
+            n = p.numel()
+            p.grad.copy_(flat[k:k + n].view_as(p))
+            k += n
+
+    def sum(self, t):
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(t)
+        return t
+
+    def agree(self, flag):
+        t = self.sum(torch.tensor([float(flag)], device=self.device))
+        return bool(t.item() > 0)
+
+    def close(self):
+        if self.started:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+# ======================================================================================
+# training
+# ======================================================================================
+_VAL_KINDS = ("elliptic",) * 8 + ("heat", "wave")
+
+
+def _relative_l2(net, val, chunk=64):
+    """Per-sample relative L2 of u at the validation points (numpy (n,))."""
+    errs = []
+    with torch.no_grad():
+        for s in range(0, len(val["coefficients"]), chunk):
+            b = {k: v[s:s + chunk] for k, v in val.items()}
+            w = net(b["rasters"].float(), b["coefficients"])
+            u = net.target(b["interior"], w)
+            ex = b["derivatives"][..., 0]
+            errs.append((torch.linalg.vector_norm(u - ex, dim=1) / torch.linalg.vector_norm(ex, dim=1)).cpu())
+    return torch.cat(errs).numpy()
+
+
+def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, workers=2,
+                 device=None, resume=True, stop_after=None, max_seconds=None, log=print,
+                 model_config=None, n_val=32, points=(256, 128), pool=(1024, 256),
+                 weight_decay=0.0, loss_weights=None, clip=1.0):
+    """Train a :class:`HyperNetwork` on ``n_samples`` random problems; checkpoints in ``out``.
+
+    Sample ``i`` is ``random_problem((seed, i), "mixed")`` with ``pool`` (interior, boundary)
+    points, as :func:`manufactured.generate_samples` makes it, generated once per run in
+    ``workers`` processes; each step uses ``points`` of them per sample, drawn afresh from
+    a generator seeded by ``(seed, step)`` (so a resumed run draws what an uninterrupted one
+    would). The validation set is ``n_val`` manufactured problems (``(seed + 1_000_003, i)``;
+    elliptic, heat and wave) reported as the mean and median relative L2 of u
+    (``val_rel_l2``, ``val_rel_l2_median``) every tenth and the last epoch.
+
+    Launched by ``torchrun`` (WORLD_SIZE > 1), every process holds the data, takes its share
+    of each batch, and gradients are averaged (gloo on CPU, nccl on CUDA): the update equals
+    the single-process one. Only rank 0 logs and writes checkpoints. See
+    :func:`pino._fit.fit` for ``resume``, ``stop_after`` and ``max_seconds``. ``clip``: the
+    gradient norm is clipped to this (after averaging; None: no clipping).
+    Returns ``(model, history)``.
+    """
+    for name, v in (("n_samples", n_samples), ("epochs", epochs), ("batch", batch)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"train_hypino: {name} must be a positive integer, got {v!r}")
+    par = _Parallel(device)
+    device = par.device
+    quiet = (lambda *a, **k: None)
+    say = log if par.main else quiet
+    try:
+        torch.manual_seed(seed)
+        model = HyperNetwork(model_config).to(device)
+        par.broadcast(model)
+        R = model.resolution
+        t0 = time.perf_counter()
+        seeds = [(seed, i) for i in range(n_samples)]
+        w_local = max(1, workers // par.world) if par.world > 1 else workers
+        data = hypino_batch(seeds, "mixed", R, pool[0], pool[1], workers=w_local)
+        val_seeds = [(seed + 1_000_003, i) for i in range(n_val)]
+        val_kinds = [_VAL_KINDS[i % len(_VAL_KINDS)] for i in range(n_val)]
+        val = hypino_batch(val_seeds, val_kinds, R, 1024, 16, workers=w_local) if par.main and n_val else None
+        gen_s = time.perf_counter() - t0
+        data = {k: v.to(device) for k, v in data.items()}
+        if val is not None:
+            val = {k: v.to(device) for k, v in val.items()}
+        say(f"hypino: {model.n_parameters()} parameters, target PINN {model.target.n_params}; "
+            f"{n_samples} samples in {gen_s:.1f} s; {par.world} process(es) on {device}")
+        config = json.loads(json.dumps({
+            "kind": "hypino", "n_samples": n_samples, "epochs": epochs, "batch": batch, "lr": lr,
+            "seed": seed, "weight_decay": weight_decay, "points": list(points), "pool": list(pool),
+            "n_val": n_val, "loss_weights": {**LOSS_WEIGHTS, **(loss_weights or {})}, "clip": clip,
+            "model": model.config}))
+        steps_per_epoch = math.ceil(n_samples / batch)
+        start = 0
+        if resume and os.path.exists(os.path.join(out, "meta.json")):
+            start = int(read_meta(out).get("epoch", 0))
+        counter = [start * steps_per_epoch]
+        target = model.target
+        names = list(LOSS_WEIGHTS) + ["loss"]
+
+        def step(idx):
+            gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + counter[0])
+            counter[0] += 1
+            full = _take(data, idx, points, gen)
+            n = len(idx)
+            mine = torch.arange(par.rank, n, par.world)
+            if len(mine):
+                b = _slice(full, mine.to(device))
+                weights = model(b["rasters"], b["coefficients"])
+                total, parts = hypino_loss(target, weights, b, loss_weights)
+                loss = total.sum() * (par.world / n)
+                sums = torch.stack([parts[k].sum() for k in LOSS_WEIGHTS] + [total.sum()]).detach()
+            else:  # fewer samples than processes: take part in the gradient average with zeros
+                loss = sum(p.sum() for p in model.parameters()) * 0.0
+                sums = torch.zeros(len(names), device=device)
+            sums = par.sum(sums) / n
+            return loss, dict(zip(names, sums.tolist()))
+
+        def after_backward(m):
+            if par.world > 1:
+                par.average_gradients(m)
+            if clip:
+                torch.nn.utils.clip_grad_norm_(m.parameters(), clip)
+
+        def evaluate(m):
+            if val is None:
+                return {}
+            m.eval()
+            e = _relative_l2(m, val)
+            m.train()
+            return {"val_rel_l2": float(np.mean(e)), "val_rel_l2_median": float(np.median(e))}
+
+        history = fit(model, out, config, n_samples, step, batch=batch, epochs=epochs, lr=lr,
+                      seed=seed, weight_decay=weight_decay, evaluate=evaluate, device=device,
+                      resume=resume, stop_after=stop_after, max_seconds=max_seconds, log=say,
+                      after_backward=after_backward,
+                      agree=par.agree if par.world > 1 else None, main=par.main)
+    finally:
+        par.close()
+    return model, history
+
+
+def load_hypino(name_or_path="hypino", device=None) -> HyperNetwork:
+    """A trained HyperNetwork: a checkpoint folder of :func:`train_hypino` or the name of
+    one shipped in ``pino/models``; weights from safetensors (no pickle), in eval mode."""
+    folder = name_or_path if os.path.isdir(name_or_path) else os.path.join(MODELS, name_or_path)
+    if not os.path.exists(os.path.join(folder, "meta.json")):
+        shipped = sorted(os.listdir(MODELS)) if os.path.isdir(MODELS) else []
+        raise ValueError(f"no hypernetwork {name_or_path!r}: give a checkpoint folder of "
+                         f"`pino train hypino` or a shipped model ({shipped})")
+    meta = read_meta(folder)
+    cfg = meta.get("config", {})
+    if cfg.get("kind") != "hypino":
+        raise ValueError(f"{folder} holds a {cfg.get('kind')!r} checkpoint, not a hypino one")
+    model = HyperNetwork(cfg["model"])
+    dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    load_checkpoint(folder, model, device="cpu")
+    model.meta = meta
+    return model.to(dev).eval()

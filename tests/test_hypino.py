@@ -1,0 +1,226 @@
+"""The HyPINO-style hypernetwork: target PINN, rasters of samples, losses, training
+(single process and torchrun), checkpoints."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from manufactured import random_problem
+from pino._checkpoint import read_meta
+from pino._encoding import CHANNELS, encode
+from pino._hypino import (HyperNetwork, TargetPINN, _derivatives, hypino_batch, hypino_loss,
+                          load_hypino, rasterise_sample, train_hypino)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = {"resolution": 32, "channels": [8, 8, 8, 8], "groups": 4, "embed": 16, "latent": 16,
+        "queries": 2, "heads": 2, "target": {"frequencies": 2, "width": 8, "depth": 2, "basis": 16}}
+
+
+def _random_weights(target, B, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {k: 0.7 * torch.randn((B,) + s, generator=g, dtype=dtype) for k, s in target.shapes.items()}
+
+
+def test_functional_forward_equals_module_forward():
+    target = TargetPINN(frequencies=3, width=8, depth=3, basis=16).double()
+    w = _random_weights(target, 3)
+    P = torch.rand(3, 50, 2, dtype=torch.float64) * 2 - 1
+    u, phi = target(P, w), target.features(P, w)
+    assert u.shape == (3, 50) and phi.shape == (3, 50, 16)
+    for i in range(3):
+        net = target.module(w, i)
+        assert torch.allclose(net(P[i]), u[i], rtol=0, atol=1e-12)
+        assert torch.allclose(net.body(P[i]), phi[i], rtol=0, atol=1e-12)
+        # the module's layers hold exactly the weights it was given
+        assert all(torch.equal(net.weights()[k], w[k][i]) for k in w)
+    # networks differ: each sample is evaluated with its own weights
+    assert not torch.allclose(u[0], u[1])
+    with pytest.raises(ValueError, match="basis.weight"):
+        target(P, {**w, "basis.weight": w["basis.weight"][:, :, :3]})
+
+
+def test_derivatives_match_finite_differences_and_gradcheck():
+    torch.manual_seed(0)
+    target = TargetPINN(frequencies=1, width=3, depth=2, basis=4).double()
+    w = _random_weights(target, 2, seed=1)
+    P = torch.rand(2, 5, 2, dtype=torch.float64) * 2 - 1
+    D = _derivatives(target, w, P.clone())
+    h = 1e-4
+
+    def u(Q):
+        return target(Q, w)
+
+    ex, ey = torch.tensor([h, 0.0], dtype=torch.float64), torch.tensor([0.0, h], dtype=torch.float64)
+    fd = torch.stack([u(P), (u(P + ex) - u(P - ex)) / (2 * h), (u(P + ey) - u(P - ey)) / (2 * h),
+                      (u(P + ex) - 2 * u(P) + u(P - ex)) / h**2, (u(P + ey) - 2 * u(P) + u(P - ey)) / h**2,
+                      (u(P + ex + ey) - u(P + ex - ey) - u(P - ex + ey) + u(P - ex - ey)) / (4 * h**2)], -1)
+    assert torch.allclose(D, fd, atol=1e-6, rtol=1e-5)
+
+    names = list(target.shapes)
+    coef = torch.tensor([[0.3, -0.5, 0.2, -1.0, -1.5, 0.4]] * 2, dtype=torch.float64)
+
+    def residual(P, *ws):
+        D = _derivatives(target, dict(zip(names, ws)), P)
+        return (D * coef[:, None]).sum(-1)
+
+    inputs = (P.clone().requires_grad_(True),) + tuple(w[k].clone().requires_grad_(True) for k in names)
+    assert torch.autograd.gradcheck(residual, inputs, eps=1e-6, atol=1e-5)
+
+
+def test_loss_of_a_constant_network_is_the_hand_computed_one():
+    b = hypino_batch([(0, 0), (3, 1)], ["elliptic", "physics"], resolution=32, n_interior=40, n_boundary=60)
+    target = TargetPINN(**TINY["target"])
+    w = {k: torch.zeros((2,) + s) for k, s in target.shapes.items()}
+    w["out.bias"][:] = 0.7   # u = 0.7 everywhere, every derivative zero
+    total, parts = hypino_loss(target, w, b)
+    total, parts = total.detach(), {k: v.detach().numpy() for k, v in parts.items()}
+
+    def huber(x):
+        a = np.abs(x)
+        return np.where(a < 1, 0.5 * x**2, a - 0.5)
+
+    c, f, D = b["coefficients"].numpy(), b["f"].numpy(), b["derivatives"].numpy()
+    k, g, alpha = b["kind"].numpy(), b["g"].numpy(), b["alpha"].numpy()
+    for i in range(2):
+        assert np.isclose(parts["residual"][i], huber(c[i, 0] * 0.7 - f[i]).mean(), rtol=1e-5)
+        sup = b["manufactured"][i].item()
+        assert sup == (i == 0)
+        assert np.isclose(parts["u"][i], sup * huber(0.7 - D[i, :, 0]).mean(), rtol=1e-5)
+        assert np.isclose(parts["derivatives"][i], sup * huber(-D[i, :, 1:]).mean(), rtol=1e-5)
+        pred = np.where(k[i] == 0, 0.7, np.where(k[i] == 1, 0.0, alpha[i] * 0.7))
+        for code, name in enumerate(("dirichlet", "neumann", "robin")):
+            m = k[i] == code
+            want = huber(pred[m] - g[i, m]).mean() if m.any() else 0.0
+            assert np.isclose(parts[name][i], want, rtol=1e-5, atol=1e-7)
+    weights = {"residual": 0.25, "derivatives": 0.25, "u": 1, "dirichlet": 10, "neumann": 1, "robin": 1}
+    assert np.allclose(total.numpy(), sum(weights[n] * parts[n] for n in weights))
+
+
+def test_tiny_model_loss_falls():
+    torch.manual_seed(0)
+    net = HyperNetwork(TINY)
+    b = hypino_batch([(5, i) for i in range(4)], "mixed", 32, 64, 32)
+    b["rasters"] = b["rasters"].float()
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        total, _ = hypino_loss(net.target, net(b["rasters"], b["coefficients"]), b)
+        loss = total.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_default_model_size_and_initial_weights():
+    net = HyperNetwork()
+    assert 1e6 < net.n_parameters() < 5e6
+    assert net.target.n_params > 8000
+    # the generated network starts near the learned default initialisation
+    b = hypino_batch([(1, 0), (1, 1)], "mixed", 64, 8, 8)
+    with torch.no_grad():
+        w = net(b["rasters"].float(), b["coefficients"])
+    for name in ("input.weight", "basis.weight"):
+        base = net.base[name.replace(".", "__")]
+        delta = (w[name] - base.detach()).norm() / base.detach().norm()
+        assert 0.01 < float(delta) < 0.5
+
+
+@pytest.mark.parametrize("seed,kind", [(3, "physics"), (2, "wave"), (0, "elliptic")])
+def test_sample_rasters_match_encode_of_its_problem(seed, kind):
+    s = random_problem(seed, kind=kind)
+    enc = encode(s.problem(), resolution=32, n_interior=8, n_boundary=8)
+    r = rasterise_sample(s, 32)
+    assert np.allclose(r.coefficients, enc.coefficients, atol=1e-12)
+    assert np.isclose(abs(r.scale), enc.scale)
+    a, b = r.channels(), enc.channels()
+    assert a.shape == b.shape == (len(CHANNELS), 32, 32)
+    for i, name in enumerate(CHANNELS):
+        if name == "source":
+            assert np.allclose(a[i], b[i], atol=1e-5)
+        elif name.endswith("mask") or name == "domain":
+            assert np.abs(a[i] - b[i]).sum() <= 3, name
+        else:   # nearest boundary sample differs only where two conditions meet
+            both = (b[i] != 0) & (a[i] != 0)
+            close = np.abs(a[i] - b[i]) <= 0.05 * max(1.0, np.abs(b[i]).max())
+            assert np.sum(both & ~close) <= 3, name
+    assert a[CHANNELS.index("dirichlet_mask")].sum() > 0
+
+
+def _state(folder):
+    return load_file(os.path.join(folder, "model.safetensors"))
+
+
+def test_checkpoint_round_trip_and_resume(tmp_path):
+    torch.set_num_threads(1)
+    opts = dict(n_samples=6, epochs=2, batch=3, lr=1e-3, seed=4, workers=1, device="cpu",
+                model_config=TINY, n_val=4, points=(32, 16), pool=(64, 32), log=lambda s: None)
+    full = str(tmp_path / "full")
+    model, hist = train_hypino(full, **opts)
+    assert len(hist) == 2 and 0 <= hist[-1]["val_rel_l2"] < 100
+    assert all(np.isfinite(h["loss"]) for h in hist)
+    loaded = load_hypino(full, device="cpu")
+    s = random_problem(11, kind="elliptic")
+    P = np.random.default_rng(0).uniform(-1, 1, (20, 2))
+    assert np.array_equal(loaded.predict(s, P), model.predict(s, P))
+    assert loaded.predict([s, s], P).shape == (2, 20)
+    net = loaded.generate(s).module(0)
+    assert np.allclose(net(torch.as_tensor(P, dtype=torch.float32)).detach().numpy(),
+                       loaded.predict(s, P)[0], atol=1e-6)
+    # an Encoding of the same problem gives (nearly) the same network as the Sample
+    phys = random_problem(3, kind="physics")
+    enc = encode(phys.problem(), resolution=32, n_interior=8, n_boundary=8)
+    a, b = loaded.predict(enc, P), loaded.predict(phys, P)
+    assert np.abs(a - b).max() <= 0.05 * np.abs(b).max()
+    with pytest.raises(ValueError, match="resolution=32"):
+        loaded.generate(encode(phys.problem(), resolution=16, n_interior=8, n_boundary=8))
+    # an interrupted run resumes to the same weights
+    part = str(tmp_path / "part")
+    train_hypino(part, **opts, stop_after=1)
+    assert read_meta(part)["epoch"] == 1
+    train_hypino(part, **opts)
+    a, b = _state(full), _state(part)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    with pytest.raises(ValueError, match="another configuration"):
+        train_hypino(part, **{**opts, "lr": 2e-3})
+    with pytest.raises(ValueError, match="no hypernetwork"):
+        load_hypino(str(tmp_path / "nothing"))
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
+def test_torchrun_two_processes_match_one(tmp_path):
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    args = ["train", "hypino", "--samples", "4", "--epochs", "1", "--batch", "2", "--lr", "1e-3",
+            "--val", "2", "--workers", "1", "--device", "cpu", "--seed", "2", "--config", str(cfg)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT}
+    two = tmp_path / "two"
+    r = subprocess.run(["torchrun", "--standalone", "--nproc_per_node=2", "-m", "pino.cli", *args,
+                        "--out", str(two)], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("checkpoint in") == 1       # only rank 0 reports
+    one = tmp_path / "one"
+    r1 = subprocess.run([sys.executable, "-m", "pino.cli", *args, "--out", str(one)], cwd=ROOT,
+                        env=env, capture_output=True, text=True, timeout=300)
+    assert r1.returncode == 0, r1.stderr[-3000:]
+    a, b = _state(str(one)), _state(str(two))
+    assert a.keys() == b.keys() and all(a[k].shape == b[k].shape for k in a)
+    # averaged gradients over the two halves of each batch = the full-batch gradient, so
+    # the weights agree; Adam's first steps (about lr * sign(g)) may differ only where a
+    # gradient is at rounding level
+    diff = torch.cat([(a[k] - b[k]).abs().ravel() for k in a])
+    assert float(diff.max()) <= 2e-3
+    assert int((diff > 1e-6).sum()) <= 1e-3 * len(diff)
+    ma, mb = read_meta(str(one)), read_meta(str(two))
+    assert ma["epoch"] == mb["epoch"] == 1
+    assert np.isclose(ma["history"][0]["loss"], mb["history"][0]["loss"], rtol=1e-5)
+    assert np.isclose(ma["history"][0]["val_rel_l2"], mb["history"][0]["val_rel_l2"], rtol=1e-4)
