@@ -4,9 +4,10 @@ import fem
 
 from ._operator import solve_operator
 from ._spon import solve_spon
+from ._zeroshot import solve_hypino
 
 #: Methods by name; each takes (problem, **options) and returns a fem.Solution.
-METHODS = {"fem": fem.solve, "pino": solve_operator, "spon": solve_spon}
+METHODS = {"fem": fem.solve, "pino": solve_operator, "spon": solve_spon, "hypino": solve_hypino}
 
 
 def solve(problem, method="fem", **options):

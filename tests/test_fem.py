@@ -131,7 +131,7 @@ def test_pino_solve_is_the_entry_point():
     p = Problem(Interval(0, 1), -laplacian(u) - 2, {"left": Dirichlet(0), "right": Dirichlet(0)})
     sol = pino.solve(p, method="fem", h=0.5)
     assert sol.info["method"] == "fem" and set(sol.info["timings"]) >= {"mesh", "assemble", "solve"}
-    with pytest.raises(ValueError, match="unknown method 'magic'; available: fem, pino, spon"):
+    with pytest.raises(ValueError, match="unknown method 'magic'; available: fem, hypino, pino, spon"):
         pino.solve(p, method="magic")
     with pytest.raises(TypeError, match="does not take hh"):
         pino.solve(p, hh=0.1)
