@@ -3,7 +3,7 @@ and the ``pino`` command.
 
 >>> import pino
 >>> sorted(pino.METHODS)
-['fem', 'pino', 'spon']
+['fem', 'hypino', 'pino', 'spon']
 """
 
 from ._data import (darcy_dataset, darcy_problem, gaussian_random_field, grid_mesh,
@@ -16,6 +16,7 @@ from ._hypino import (GeneratedPINNs, HyperNetwork, TargetPINN, load_hypino, ras
 from ._lstsq import lstsq_solve, random_features
 from ._operator import GridOperator, PhysicsLoss, finetune, load_model, solve_operator, train
 from ._solve import METHODS, solve
+from ._zeroshot import solve_hypino
 from ._spon import SPON, evaluate_spon, load_spon, solve_spon, train_spon
 
 __all__ = ["solve", "METHODS", "darcy_dataset", "holes_dataset", "load_dataset",
@@ -24,4 +25,4 @@ __all__ = ["solve", "METHODS", "darcy_dataset", "holes_dataset", "load_dataset",
            "load_model", "solve_operator", "SPON", "train_spon", "load_spon", "solve_spon",
            "evaluate_spon", "save_checkpoint", "load_checkpoint", "encode", "Encoding",
            "lstsq_solve", "random_features", "HyperNetwork", "TargetPINN", "GeneratedPINNs",
-           "rasterise_sample", "train_hypino", "load_hypino"]
+           "rasterise_sample", "train_hypino", "load_hypino", "solve_hypino"]

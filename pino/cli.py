@@ -52,6 +52,11 @@ def _cmd_solve(args):
         options["order"] = args.order
     if args.dt is not None:
         options["dt"] = args.dt
+    for name in ("model", "refine", "finetune", "n"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.lstsq:
+        options["lstsq"] = True
     start = time.perf_counter()
     try:
         sol = pino.solve(module.problem, method=args.method, **options)
@@ -176,6 +181,11 @@ def parser():
     s.add_argument("--h", type=float, default=None, help="element size")
     s.add_argument("--order", type=int, default=None, help="polynomial order (1, 2, 3)")
     s.add_argument("--dt", type=float, default=None, help="time step for time problems")
+    s.add_argument("--model", default=None, help="trained model (methods pino, spon, hypino)")
+    s.add_argument("--n", type=int, default=None, help="method pino: grid cells per side")
+    s.add_argument("--refine", type=int, default=None, help="method hypino: refinement steps")
+    s.add_argument("--lstsq", action="store_true", help="method hypino: least-squares head")
+    s.add_argument("--finetune", type=int, default=None, help="method hypino: fine-tuning steps")
     s.add_argument("-o", "--output", default="out", help="output folder (default: out)")
     s.set_defaults(run=_cmd_solve)
     q = sub.add_parser("plot", help="render a .vtu file to a PNG picture")

@@ -1,0 +1,135 @@
+"""The seven HyPINO benchmark problems solved zero-shot and by the baselines, side by side.
+
+    python bench/hypino_benchmarks.py --model CHECKPOINT_FOLDER [--finetune 500] [--only NAME ...]
+
+For each problem of ``hypino_problems.PROBLEMS``: relative L2 and MSE on the 224 x 224 grid
+over the domain (against the exact solution or P2 FEM on h = 0.01, ``hypino_problems``)
+and wall time (seconds) for
+
+- ``zero-shot``      ``pino.solve(problem, method="hypino", model=M)``
+- ``refine=3``       three rounds of residual refinement
+- ``lstsq``          output layer by least squares
+- ``lstsq+refine=3`` both
+- ``finetune=N``     N Adam steps + min(N, 200) L-BFGS iterations from the generated network
+- ``scratch``        the target architecture from a random (Xavier) init, trained with the
+                     same loss and optimisers for the same wall time as the fine-tuning
+                     phase of ``finetune=N`` (Adam for as long as its Adam phase took, then
+                     L-BFGS for as long as its L-BFGS phase took)
+- ``FEM``            ``fem.solve(problem, h=0.02, order=2)``
+
+Times of the hypino rows are whole ``pino.solve`` calls (encoding, generation, solves,
+meshing with the default h and interpolation at the DOFs), the model loaded beforehand;
+``scratch`` is the training time plus encoding. Errors use ``sol.network`` (exact point
+values of the network); the FEM row uses the FE field. Time problems: grid points are
+``(x, t)``. One torch thread unless ``--threads``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hypino_problems import NAMES, PROBLEMS, grid_error, reference  # noqa: E402
+
+import fem  # noqa: E402
+import pino  # noqa: E402
+from pino._encoding import encode  # noqa: E402
+from pino._hypino import PINNModule, TargetPINN, load_hypino  # noqa: E402
+from pino._zeroshot import NetworkSum, ZeroShotNetwork, train_physics  # noqa: E402
+
+FE_H = 0.02
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def scratch(problem, model, seconds, seed=0):
+    """The target architecture from Xavier init, trained for ``seconds = (adam_s, lbfgs_s)``."""
+    t0 = time.perf_counter()
+    enc = encode(problem, resolution=model.resolution, seed=seed)
+    cfg = model.config["target"]
+    gen = torch.Generator().manual_seed(seed)
+    net = PINNModule(**cfg).load_weights(TargetPINN(**cfg).init_weights(gen))
+    total = NetworkSum([net], [1.0]).float()
+    info = train_physics(total, enc, 10**9, 10**9, seed=seed, seconds=seconds)
+    total.double()
+    return ZeroShotNetwork(total, enc), time.perf_counter() - t0, info
+
+
+def fem_predict(sol, problem):
+    if problem.is_time_dependent:
+        return lambda p: sol(p[:, :1], t=p[:, 1])
+    return sol
+
+
+def run(name, model, n_ft, log):
+    problem, _ = PROBLEMS[name]
+    rows = {}
+    for label, kw in (("zero-shot", {}), ("refine=3", {"refine": 3}), ("lstsq", {"lstsq": True}),
+                      ("lstsq+refine=3", {"lstsq": True, "refine": 3}),
+                      (f"finetune={n_ft}", {"finetune": n_ft})):
+        sol, sec = _timed(lambda: pino.solve(problem, method="hypino", model=model, **kw))
+        rows[label] = (grid_error(name, sol.network), sec)
+        log(f"  {name:12s} {label:16s} rel {rows[label][0]['rel_l2']:.3e}  {sec:7.2f} s  "
+            f"loss {sol.info['residual']['loss']:.3e}")
+        if "finetune" in kw:
+            ft = sol.info["finetune_info"]
+    net, sec, info = scratch(problem, model, (ft["adam_seconds"], ft["lbfgs_seconds"]))
+    rows["scratch (same time)"] = (grid_error(name, net), sec)
+    log(f"  {name:12s} scratch          rel {rows['scratch (same time)'][0]['rel_l2']:.3e}  {sec:7.2f} s  "
+        f"adam {info['adam_steps']} lbfgs {info['lbfgs_iterations']} (finetune: adam "
+        f"{ft['adam_steps']} lbfgs {ft['lbfgs_iterations']})")
+    sol, sec = _timed(lambda: fem.solve(problem, h=FE_H, order=2))
+    rows[f"FEM P2 h={FE_H}"] = (grid_error(name, fem_predict(sol, problem)), sec)
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True, help="a hypino checkpoint folder (pino train hypino)")
+    ap.add_argument("--finetune", type=int, default=500, help="fine-tuning steps (default 500)")
+    ap.add_argument("--only", nargs="+", default=None, choices=NAMES)
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    t_start = time.perf_counter()
+    model = load_hypino(a.model, device="cpu")
+    names = a.only or list(NAMES)
+    for nm in names:
+        reference(nm)
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    results = {nm: run(nm, model, a.finetune, log) for nm in names}
+    labels = list(next(iter(results.values())))
+    print(f"HyPINO benchmarks: model {a.model} ({model.n_parameters()} parameters, target PINN "
+          f"{model.target.n_params}); 224x224 grid; torch threads {a.threads}\n")
+    print("| problem | method | rel. L2 | MSE | time (s) |")
+    print("|---|---|---|---|---|")
+    for nm in names:
+        for lb in labels:
+            e, sec = results[nm][lb]
+            print(f"| {nm} | {lb} | {e['rel_l2']:.2e} | {e['mse']:.2e} | {sec:.2f} |")
+    print("\nmedian relative L2 over the problems:")
+    print("| method | median rel. L2 | median time (s) |")
+    print("|---|---|---|")
+    for lb in labels:
+        print(f"| {lb} | {statistics.median(results[nm][lb][0]['rel_l2'] for nm in names):.2e} | "
+              f"{statistics.median(results[nm][lb][1] for nm in names):.2f} |")
+    wins = sum(results[nm][f"finetune={a.finetune}"][0]["rel_l2"] < results[nm]["scratch (same time)"][0]["rel_l2"]
+               for nm in names)
+    print(f"\nfine-tuning beats the same time from a random start on {wins} of {len(names)}")
+    print(f"total wall time {time.perf_counter() - t_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,529 @@
+"""Zero-shot solving with a pretrained hypernetwork: ``pino.solve(problem, method="hypino")``.
+
+The path of one solve (all in the reference frame of :func:`pino.encode`, float64):
+
+1. ``encode(problem, resolution=model.resolution, seed=seed)``; problems outside the family
+   get encode's ValueError (it suggests ``method="fem"``).
+2. ``model.generate(enc)`` -> one target network ``U_0`` (a :class:`PINNModule`).
+3. ``lstsq=True``: its output layer is replaced by the least-squares solution of the linear
+   physics-informed problem on the encoding's points (:func:`pino.lstsq_solve` with the
+   network's ``body`` as features).
+4. ``refine=k``: HyPINO's iterative refinement, k times: the residuals of the current sum
+   ``U = sum_i c_i U_i`` (``f - L U`` in the interior, ``g - B U`` on the boundary, B the
+   condition operator of each point) form a new problem with the same geometry and
+   coefficients (:func:`residual_encoding`; rasters through the same helper as
+   :func:`pino.encode`); the network generated for it is added to the sum. Valid because
+   L and B are linear. The residual problem is first multiplied by
+   ``s = size(original data) / size(residual)`` (size: the largest |value| of the source
+   and boundary data at the encoding's points) so that the hypernetwork, which is not
+   linear in its input, sees data of the size it was asked about; the correction enters
+   the sum with ``c = 1 / s``. With ``lstsq=True`` each correction's output layer is also
+   solved by least squares (on the scaled residual problem).
+5. ``finetune=n``: n Adam steps (lr 1e-3) then ``min(n, 200)`` L-BFGS iterations (strong
+   Wolfe line search) on the physics loss :func:`physics_loss` over all parameters of all
+   networks of the sum, in float32 (everything else runs in float64); deterministic given
+   ``seed``.
+6. The sum is evaluated at the DOF locations of a Lagrange basis on
+   ``problem.domain.mesh(h, order=min(order, 2))`` -> :class:`fem.Solution` (the FE
+   interpolant of the network). ``sol.network`` is a :class:`ZeroShotNetwork`: exact point
+   values of the network sum at physical points (N, 2).
+
+Time problems (1D + time, ``(x, t)`` mapped onto [-1, 1]^2): the Solution is a time series,
+as ``fem.solve`` returns: the interval meshed with ``h``, ``times = linspace(t0, t1, n)``
+with steps of at most ``h`` (``h`` default: the smaller side of the ``(x, t)`` box / 40),
+``dofs[k] = U(doflocs, times[k])``; values between stored times are interpolated linearly
+by the Solution, exact ones come from ``sol.network(points (N, 2) of (x, t))``.
+
+The physics loss (and ``info["residual"]``) uses the groups and weights of the least-squares
+head (:data:`pino._lstsq.DEFAULT_WEIGHTS`): ``sum_g w_g^2 mean(r_g^2)`` over the groups pde,
+dirichlet, neumann, robin, so ``lstsq=True`` minimises exactly the loss that ``finetune``
+then lowers further.
+
+>>> sol = pino.solve(problem, method="hypino", model="runs/hypino", lstsq=True)   # doctest: +SKIP
+>>> sol.info["residual"]["loss"], sol.network([[0.1, 0.2]])                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import time
+
+import numpy as np
+import torch
+from skfem import CellBasis
+from torch import nn
+
+import fem
+
+from ._encoding import (DIRICHLET, NEUMANN, ROBIN, _boundary, _check_family,
+                        _compiled, _physical_coefficients, _rasterise, encode)
+from ._checkpoint import read_meta
+from ._hypino import MODELS, HyperNetwork, load_hypino
+from ._lstsq import DEFAULT_WEIGHTS, lstsq_solve
+
+__all__ = ["solve_hypino", "NetworkSum", "ZeroShotNetwork", "physics_residuals", "physics_loss",
+           "residual_encoding", "train_physics"]
+
+_GROUPS = {DIRICHLET: "dirichlet", NEUMANN: "neumann", ROBIN: "robin"}
+_TRAIN_HINT = ("train one with `pino train hypino --out runs/hypino --samples 20000 --epochs 50` "
+               "and pass model=\"runs/hypino\" (the checkpoint folder), or pass model=<a "
+               "pino.HyperNetwork>")
+
+
+# ======================================================================================
+# the network sum
+# ======================================================================================
+class NetworkSum(nn.Module):
+    """``U(X) = sum_i factors[i] * nets[i](X)`` at reference points X (N, 2) -> (N,).
+
+    >>> from pino._hypino import PINNModule
+    >>> s = NetworkSum([PINNModule(frequencies=1, width=4, depth=1, basis=4)], [1.0])
+    >>> s(torch.zeros(3, 2)).shape
+    torch.Size([3])
+    """
+
+    def __init__(self, nets=(), factors=()):
+        super().__init__()
+        self.nets = nn.ModuleList()
+        self.register_buffer("factors", torch.zeros(0, dtype=torch.float64))
+        for n, c in zip(nets, factors, strict=True):
+            self.append(n, c)
+
+    def append(self, net, factor=1.0):
+        """Add ``factor * net`` to the sum (in place); returns self."""
+        self.nets.append(net)
+        c = torch.tensor([float(factor)], dtype=self.factors.dtype, device=self.factors.device)
+        self.factors = torch.cat([self.factors, c])
+        return self
+
+    def __len__(self):
+        return len(self.nets)
+
+    def forward(self, X):
+        out = 0.0
+        for c, net in zip(self.factors, self.nets):
+            out = out + c.to(X.dtype) * net(X)
+        return out
+
+
+class ZeroShotNetwork:
+    """The solution network of a zero-shot solve, on physical points: ``net(points (N, 2))``
+    -> numpy (N,) (``(x, t)`` pairs for time problems). ``net.module`` is the
+    :class:`NetworkSum` in the reference frame, ``net.encoding`` the problem's
+    :class:`~pino.Encoding` (``X = encoding.to_reference(points)``).
+
+    >>> sol.network(np.array([[0.1, 0.2], [0.3, 0.4]]))            # doctest: +SKIP
+    array([...])
+    """
+
+    def __init__(self, module, encoding, chunk=16384):
+        self.module, self.encoding, self.chunk = module, encoding, int(chunk)
+
+    def reference(self, X):
+        """Values at reference points X (N, 2) in [-1, 1]^2 (numpy (N,))."""
+        p = next(iter(self.module.parameters()))
+        X = np.asarray(X, dtype=float)
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(X), self.chunk):
+                T = torch.as_tensor(X[s:s + self.chunk], dtype=p.dtype, device=p.device)
+                out.append(self.module(T).double().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def __call__(self, points):
+        return self.reference(self.encoding.to_reference(points))
+
+    def __repr__(self):
+        return f"ZeroShotNetwork({len(self.module)} network(s), {self.encoding.name!r})"
+
+
+# ======================================================================================
+# physics residuals
+# ======================================================================================
+def _derivatives(net, X, second=True):
+    """(N, 6): u, u_x, u_y, u_xx, u_yy, u_xy at X (N, 2) by autograd (differentiable)."""
+    X = X.detach().clone().requires_grad_(True)
+    u = net(X)
+    g = torch.autograd.grad(u.sum(), X, create_graph=True)[0]
+    if not second:
+        z = torch.zeros_like(u)
+        return torch.stack([u, g[:, 0], g[:, 1], z, z, z], 1)
+    gx = torch.autograd.grad(g[:, 0].sum(), X, create_graph=True)[0]
+    gy = torch.autograd.grad(g[:, 1].sum(), X, create_graph=True)[0]
+    return torch.stack([u, g[:, 0], g[:, 1], gx[:, 0], gy[:, 1], gx[:, 1]], 1)
+
+
+def _apply_operator(net, X, coefficients, second):
+    D = _derivatives(net, X, second)
+    return D @ coefficients
+
+
+def _apply_boundary(net, P, kind, directions, alpha):
+    """B U at boundary points: U (Dirichlet), d.grad U (Neumann), d.grad U + alpha U (Robin)."""
+    D = _derivatives(net, P, second=False)
+    dn = (D[:, 1:3] * directions).sum(1)
+    return torch.where(kind == DIRICHLET, D[:, 0], torch.where(kind == NEUMANN, dn, dn + alpha * D[:, 0]))
+
+
+def _tensors(enc, dtype, device):
+    t = lambda a, dt=dtype: torch.as_tensor(np.asarray(a), dtype=dt, device=device)  # noqa: E731
+    return {"C": t(enc.coefficients), "X": t(enc.interior), "f": t(enc.interior_source),
+            "P": t(enc.boundary_points), "kind": t(enc.boundary_kind, torch.int64),
+            "d": t(enc.boundary_directions), "alpha": t(enc.boundary_alpha), "g": t(enc.boundary_g),
+            "second": bool(np.any(enc.coefficients[3:] != 0))}
+
+
+def physics_residuals(net, enc, *, create_graph=False, _cache=None):
+    """Residuals of ``net`` (reference points (N, 2) -> (N,)) for the problem of ``enc``, at
+    its point sets: ``{"pde": L U - f (interior), "dirichlet"/"neumann"/"robin": B U - g}``
+    (tensors; groups without points left out).
+
+    >>> r = physics_residuals(module, encode(problem))                  # doctest: +SKIP
+    >>> float(r["pde"].pow(2).mean().sqrt())                           # doctest: +SKIP
+    """
+    p = next(iter(net.parameters()))
+    T = _cache or _tensors(enc, p.dtype, p.device)
+    with torch.enable_grad():
+        out = {"pde": _apply_operator(net, T["X"], T["C"], T["second"]) - T["f"]}
+        bu = _apply_boundary(net, T["P"], T["kind"], T["d"], T["alpha"]) - T["g"]
+    if not create_graph:
+        out = {k: v.detach() for k, v in out.items()}
+        bu = bu.detach()
+    for code, name in _GROUPS.items():
+        sel = T["kind"] == code
+        if bool(sel.any()):
+            out[name] = bu[sel]
+    return out
+
+
+def physics_loss(net, enc, weights=None, _cache=None):
+    """``sum_g w_g^2 mean(r_g^2)`` over the groups of :func:`physics_residuals` (differentiable);
+    ``weights`` overrides :data:`pino._lstsq.DEFAULT_WEIGHTS`."""
+    w = {**DEFAULT_WEIGHTS, **(weights or {})}
+    r = physics_residuals(net, enc, create_graph=True, _cache=_cache)
+    return sum(w[k] ** 2 * v.pow(2).mean() for k, v in r.items())
+
+
+def _summary(net, enc, cache=None):
+    """RMS residual per group and the loss (floats)."""
+    r = physics_residuals(net, enc, _cache=cache)
+    out = {k: float(v.pow(2).mean().sqrt()) for k, v in r.items()}
+    out["loss"] = float(sum(DEFAULT_WEIGHTS[k] ** 2 * v ** 2 for k, v in out.items()))
+    return out
+
+
+# ======================================================================================
+# residual problems
+# ======================================================================================
+class _RasterContext:
+    """What a residual encoding needs beyond an Encoding: the exact source at the raster
+    pixels inside the domain and the raster's boundary samples (as ``encode`` drew them)."""
+
+    def __init__(self, problem, enc):
+        timed = enc.is_time_dependent
+        g1 = enc.grid
+        GX, GY = np.meshgrid(g1, g1)
+        grid = np.stack([GX.ravel(), GY.ravel()], 1)
+        self.inside = enc.domain_mask.ravel() > 0
+        self.grid = grid[self.inside]
+        f = _compiled(problem.canonical.f, timed)
+        self.f = enc.scale * f(enc.to_physical(self.grid))
+        P, _, D, _, K, A, G = _boundary(problem, int(enc.info["n_raster_samples"]),
+                                        int(enc.info["seed"]) + 1, enc.half, regular=timed)
+        self.Xb, self.Db, self.Kb, self.Ab, self.Gb = enc.to_reference(P), D, K, A, G
+
+
+def residual_encoding(enc, net, context, normalise=True):
+    """The problem whose solution is the error ``u - U`` of ``net``: same geometry,
+    coefficients and condition types as ``enc``; source and boundary values (rasters and
+    points) replaced by the residuals ``f - L U`` and ``g - B U``, rasterised with the same
+    helper as :func:`pino.encode`. Returns ``(encoding, s)``: with ``normalise`` the data are
+    multiplied by ``s`` so that their largest |value| equals that of ``enc`` (else s = 1);
+    the error is then ``solution / s``. ``context`` comes from ``_RasterContext(problem, enc)``.
+    """
+    p = next(iter(net.parameters()))
+    dt, dev = p.dtype, p.device
+    T = _tensors(enc, dt, dev)
+    r = physics_residuals(net, enc, _cache=T)
+    bu = torch.zeros(len(enc.boundary_g), dtype=dt, device=dev)
+    for code, name in _GROUPS.items():
+        if name in r:
+            bu[T["kind"] == code] = r[name]
+    rf = -r["pde"].double().cpu().numpy()
+    rg = -bu.double().cpu().numpy()
+    s = 1.0
+    if normalise:
+        size = max(np.max(np.abs(rf), initial=0.0), np.max(np.abs(rg), initial=0.0))
+        ref = max(np.max(np.abs(enc.interior_source), initial=0.0), np.max(np.abs(enc.boundary_g), initial=0.0))
+        s = ref / size if size > 0 and ref > 0 else 1.0
+    # rasters
+    C = torch.as_tensor(enc.coefficients, dtype=dt, device=dev)
+    second = bool(np.any(enc.coefficients[3:] != 0))
+    R = enc.resolution
+    with torch.enable_grad():
+        Xg = torch.as_tensor(context.grid, dtype=dt, device=dev)
+        lu = _apply_operator(net, Xg, C, second).detach().double().cpu().numpy() if len(Xg) else np.zeros(0)
+        Pb = torch.as_tensor(context.Xb, dtype=dt, device=dev)
+        bub = _apply_boundary(net, Pb, torch.as_tensor(context.Kb, device=dev),
+                              torch.as_tensor(context.Db, dtype=dt, device=dev),
+                              torch.as_tensor(context.Ab, dtype=dt, device=dev))
+    bub = bub.detach().double().cpu().numpy()
+    fr = np.zeros(R * R)
+    fr[context.inside] = s * (context.f - lu)
+    source = (np.sign(fr) * np.log1p(np.abs(fr))).reshape(R, R).astype(np.float32)
+    gb = s * (context.Gb - bub)
+    rasters = {}
+    for code, name in _GROUPS.items():
+        sel = context.Kb == code
+        if sel.any():
+            vals = [gb[sel]] + ([context.Ab[sel]] if code == ROBIN else [])
+            mask, rv = _rasterise(context.Xb[sel], vals, R)
+            rasters[f"{name}_value"] = rv[0]
+    new = dataclasses.replace(enc, source=source, interior_source=s * rf, boundary_g=s * rg,
+                              info={**enc.info, "residual_of": enc.name, "residual_scale": s},
+                              **rasters)
+    return new, s
+
+
+# ======================================================================================
+# fitting
+# ======================================================================================
+def _set_head(net, weights):
+    with torch.no_grad():
+        w = weights.to(net.out.weight)
+        net.out.weight.copy_(w[:-1][None])
+        net.out.bias.copy_(w[-1:])
+
+
+def train_physics(net, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, seconds=None):
+    """Minimise :func:`physics_loss` of ``net`` (all its parameters) on ``enc``'s points:
+    ``adam_steps`` of Adam (``lr``) then ``lbfgs_iters`` L-BFGS iterations (strong Wolfe).
+    ``seconds=(adam_s, lbfgs_s)`` instead runs each phase for that wall time (the step
+    counts are then upper bounds; None = no limit). An L-BFGS phase that ends worse than it
+    began (or not finite) is undone. Returns a dict: steps and iterations done, seconds,
+    loss before and after each phase, ``lbfgs_undone``."""
+    torch.manual_seed(seed)
+    p0 = next(iter(net.parameters()))
+    T = _tensors(enc, p0.dtype, p0.device)
+    params = [p for p in net.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    limit_a, limit_l = (None, None) if seconds is None else seconds
+    info = {"adam_steps": 0, "lbfgs_iterations": 0, "lbfgs_undone": False}
+    t0 = time.perf_counter()
+    info["loss_start"] = float(physics_loss(net, enc, _cache=T).detach())
+    opt = torch.optim.Adam(params, lr=lr)
+    for _ in range(int(adam_steps)):
+        if limit_a is not None and time.perf_counter() - t0 >= limit_a:
+            break
+        opt.zero_grad(set_to_none=True)
+        loss = physics_loss(net, enc, _cache=T)
+        loss.backward()
+        opt.step()
+        info["adam_steps"] += 1
+    info["adam_seconds"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    before = float(physics_loss(net, enc, _cache=T).detach())
+    info["loss_adam"] = before
+    if lbfgs_iters > 0:
+        saved = copy.deepcopy(net.state_dict())
+        chunk = int(lbfgs_iters) if limit_l is None else min(5, int(lbfgs_iters))
+        lb = torch.optim.LBFGS(params, lr=1.0, max_iter=chunk, history_size=50,
+                               tolerance_grad=1e-12, tolerance_change=1e-15,
+                               line_search_fn="strong_wolfe")
+
+        def closure():
+            lb.zero_grad(set_to_none=True)
+            loss = physics_loss(net, enc, _cache=T)
+            loss.backward()
+            return loss
+
+        done = 0
+        while done < lbfgs_iters:
+            if limit_l is not None and time.perf_counter() - t1 >= limit_l:
+                break
+            lb.param_groups[0]["max_iter"] = min(chunk, int(lbfgs_iters) - done)
+            lb.step(closure)
+            n = lb.state[lb._params[0]].get("n_iter", 0)
+            if n <= done:                      # converged: L-BFGS made no iteration
+                break
+            done = n
+        info["lbfgs_iterations"] = int(done)
+        after = float(physics_loss(net, enc, _cache=T).detach())
+        if not (math.isfinite(after) and after <= before):
+            net.load_state_dict(saved)
+            info["lbfgs_undone"] = True
+    info["lbfgs_seconds"] = time.perf_counter() - t1
+    info["loss_end"] = float(physics_loss(net, enc, _cache=T).detach())
+    for p in params:
+        p.requires_grad_(False)
+    return info
+
+
+# ======================================================================================
+# the method
+# ======================================================================================
+_LOADED = {}
+
+
+def _is_hypino(folder):
+    try:
+        return read_meta(folder).get("config", {}).get("kind") == "hypino"
+    except (OSError, ValueError):
+        return False
+
+
+def _resolve_model(model, device):
+    if isinstance(model, HyperNetwork):
+        return model if device is None else model.to(device)
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"solve_hypino: model must be a pino.HyperNetwork, a checkpoint folder or "
+                        f"the name of a shipped model, got {type(model).__name__}")
+    name = os.fspath(model)
+    folder = name if os.path.isdir(name) else os.path.join(MODELS, name)
+    if not os.path.exists(os.path.join(folder, "meta.json")):
+        shipped = sorted(d for d in os.listdir(MODELS) if _is_hypino(os.path.join(MODELS, d))) \
+            if os.path.isdir(MODELS) else []
+        what = (f"the shipped models are {', '.join(shipped)}" if shipped
+                else "no pretrained hypernetwork ships with pinofem yet")
+        raise ValueError(f"solve_hypino: no hypernetwork {name!r} (not a checkpoint folder, not a "
+                         f"shipped model; {what}); {_TRAIN_HINT}")
+    meta = os.path.join(folder, "meta.json")
+    key = (os.path.realpath(folder), os.path.getmtime(meta), str(device))
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_hypino(folder, device=device)
+    return _LOADED[key]
+
+
+def _check_options(refine, lstsq, finetune, h, order):
+    for nm, v in (("refine", refine), ("finetune", finetune)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"solve_hypino: {nm} must be an integer >= 0, got {v!r}")
+    if not isinstance(lstsq, (bool, np.bool_)):
+        raise ValueError(f"solve_hypino: lstsq must be True or False, got {lstsq!r}")
+    if h is not None and not (isinstance(h, (int, float)) and not isinstance(h, bool) and h > 0):
+        raise ValueError(f"solve_hypino: h must be a positive number (element size), got {h!r}")
+    if order not in (1, 2, 3):
+        raise ValueError(f"solve_hypino: order must be 1, 2 or 3, got {order!r}")
+
+
+def _generate(model, enc, dtype):
+    return model.generate(enc).module(0).to(dtype)
+
+
+def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=None, order=1,
+                 seed=0, device=None):
+    """Solve ``problem`` zero-shot with a hypernetwork; returns a :class:`fem.Solution`.
+
+    ``model``: a :class:`pino.HyperNetwork`, a checkpoint folder of ``pino train hypino`` or
+    the name of a model shipped in ``pino/models``; ``refine``: rounds of residual
+    refinement (a generated correction network each); ``lstsq``: output layers by least
+    squares; ``finetune``: Adam steps (then ``min(finetune, 200)`` L-BFGS iterations) on the
+    physics loss; ``h``, ``order``: the mesh (default h: the bounding box's smaller side /
+    40; for time problems also the largest time step) and the Lagrange order the network is
+    interpolated on; ``seed``: the encoding's points and the fine-tuning; ``device``: where
+    the networks run (default: the model's device). The pipeline is described in
+    :mod:`pino._zeroshot`.
+
+    ``info``: method, refine, lstsq, finetune, seed, h, order, n_dofs, ``timings`` (seconds:
+    load, encode, generate, lstsq, refine, finetune, mesh, evaluate, total), ``residual``
+    (RMS residual per group and the loss of the final network, reference frame),
+    ``stages`` (the same after each stage), ``residual_scales`` (the factors s of the
+    refinement rounds), ``finetune_info``. ``sol.network``: exact point values.
+
+    >>> sol = solve_hypino(problem, model="runs/hypino", lstsq=True, refine=2)   # doctest: +SKIP
+    """
+    t_all = time.perf_counter()
+    where = f"solve_hypino({problem.name!r})" if getattr(problem, "name", None) else "solve_hypino"
+    _check_family(problem, where)
+    _physical_coefficients(problem, where)
+    _check_options(refine, lstsq, finetune, h, order)
+    timings = {}
+    t0 = time.perf_counter()
+    hyper = _resolve_model(model, device)
+    timings["load"] = time.perf_counter() - t0
+    dtype = torch.float64
+
+    t0 = time.perf_counter()
+    enc = encode(problem, resolution=hyper.resolution, seed=seed)
+    timings["encode"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    net = _generate(hyper, enc, dtype)
+    timings["generate"] = time.perf_counter() - t0
+    total = NetworkSum([net], [1.0]).to(device=next(net.parameters()).device)
+    for p in total.parameters():
+        p.requires_grad_(False)
+    cache = _tensors(enc, dtype, next(net.parameters()).device)
+    stages = [{"stage": "zero-shot", **_summary(total, enc, cache)}]
+
+    timings["lstsq"] = 0.0
+    if lstsq:
+        t0 = time.perf_counter()
+        res = lstsq_solve(net.body, enc)
+        _set_head(net, res.weights)
+        timings["lstsq"] += time.perf_counter() - t0
+        stages.append({"stage": "lstsq", "rank": res.rank, **_summary(total, enc, cache)})
+
+    t0 = time.perf_counter()
+    scales = []
+    if refine:
+        context = _RasterContext(problem, enc)
+        for k in range(int(refine)):
+            renc, s = residual_encoding(enc, total, context)
+            corr = _generate(hyper, renc, dtype)
+            if lstsq:
+                t1 = time.perf_counter()
+                _set_head(corr, lstsq_solve(corr.body, renc).weights)
+                timings["lstsq"] += time.perf_counter() - t1
+            for p in corr.parameters():
+                p.requires_grad_(False)
+            total.append(corr, 1.0 / s)
+            scales.append(s)
+            stages.append({"stage": f"refine {k + 1}", **_summary(total, enc, cache)})
+    timings["refine"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    ft_info = None
+    if finetune:
+        total.float()                       # training in float32 (about 2x faster here)
+        ft_info = train_physics(total, enc, int(finetune), min(int(finetune), 200), seed=seed)
+        total.double()
+        stages.append({"stage": "finetune", **_summary(total, enc, cache)})
+    timings["finetune"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    lo, hi = enc.lo, enc.hi
+    h_used = float(np.min(hi - lo)) / 40 if h is None else float(h)
+    mesh = problem.domain.mesh(h=h_used, order=min(order, 2))
+    basis = CellBasis(mesh, fem.element_for(problem.dim, order))
+    timings["mesh"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    network = ZeroShotNetwork(total, enc)
+    times = None
+    if problem.is_time_dependent:
+        t_0, t_1 = (float(v) for v in problem.time)
+        n = max(int(math.ceil((t_1 - t_0) / h_used - 1e-9)), 1)
+        times = np.linspace(t_0, t_1, n + 1)
+        xs = basis.doflocs[0]
+        pts = np.stack([np.tile(xs, len(times)), np.repeat(times, len(xs))], 1)
+        dofs = network(pts).reshape(len(times), len(xs))
+    else:
+        dofs = network(basis.doflocs.T)
+    timings["evaluate"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_all
+    info = {"method": "hypino", "refine": int(refine), "lstsq": bool(lstsq), "finetune": int(finetune),
+            "seed": int(seed), "h": h_used, "order": int(order), "n_dofs": int(basis.N),
+            "n_elements": int(mesh.nelements), "n_networks": len(total),
+            "model": getattr(hyper, "meta", {}).get("config", {}).get("model", hyper.config),
+            "timings": timings, "residual": stages[-1] | {}, "stages": stages,
+            "residual_scales": scales, "finetune_info": ft_info}
+    info["residual"].pop("stage")
+    info["residual"].pop("rank", None)
+    sol = fem.Solution(basis, dofs, times=times, info=info)
+    sol.network = network
+    return sol
