@@ -403,8 +403,11 @@ def solve_spon(problem_member, model, **fields):
     >>> sol = solve_spon(holes_problem().substitute(a=3 + x * y), model)    # doctest: +SKIP
     >>> sol([[0.1, 0.1]])                                                   # doctest: +SKIP
     """
+    if isinstance(model, str):
+        model = load_spon(model)
     if not isinstance(model, SPON):
-        raise TypeError(f"solve_spon needs a SPON model, got {type(model).__name__}")
+        raise TypeError(f"solve_spon needs a SPON model or a checkpoint folder, got "
+                        f"{type(model).__name__}")
     if not hasattr(problem_member, "canonical"):
         raise TypeError(f"solve_spon needs a manufactured.Problem, got {type(problem_member).__name__}")
     if problem_member.parameters:
