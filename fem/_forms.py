@@ -29,9 +29,9 @@ def _field_symbols(expr):
     found = []
     derivs = {d: d for d in expr.atoms(sp.Derivative) if isinstance(d.expr, AppliedUndef)}
     for d in derivs:
-        if d.derivative_count != 1:
-            raise ValueError(f"{d}: only first derivatives of a parameter field can be "
-                             "evaluated from its finite-element values")
+        if d.derivative_count != 1 or d.variables[0] not in SPACE:
+            raise ValueError(f"{d}: only first space derivatives of a parameter field can "
+                             "be evaluated from its finite-element values")
         axis = SPACE.index(d.variables[0])
         sym = sp.Symbol(f"_{d.expr.func.__name__}_d{axis}")
         found.append((sym, d.expr.func.__name__, axis))

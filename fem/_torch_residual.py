@@ -34,7 +34,7 @@ from sympy.core.function import AppliedUndef
 
 from manufactured._symbols import NORMAL, SPACE
 
-from ._forms import Compiled, Operator, facet_bases
+from ._forms import Compiled, Operator, _field_symbols, facet_bases
 from ._solve import element_for
 
 __all__ = ["WeakResidual", "to_torch_sparse"]
@@ -163,39 +163,27 @@ class _Quad:
 class _Coef:
     """A coefficient (sympy, in x, y, z, the normal and the parameter functions) in torch.
 
-    Parameter functions ``p(x, y)`` and their first derivatives are replaced by symbols and
-    the result is lambdified with the 'torch' module; at quadrature points the symbols get
-    the interpolated fields (and field gradients).
+    Parameter functions ``p(x, y)`` and their first derivatives are replaced by symbols (as
+    for the scipy assembly, :func:`fem._forms._field_symbols`) and the result is lambdified
+    with the 'torch' module; at quadrature points the symbols get the interpolated fields
+    (and field gradients).
     """
 
     def __init__(self, expr, params, where):
-        expr = sp.sympify(expr)
-        subs, self.fields, self.grads = {}, set(), set()
-        for d in expr.atoms(sp.Derivative):
-            f = d.expr
-            if isinstance(f, AppliedUndef) and f.func.__name__ in params:
-                vars_ = [v for v, n in d.variable_count for _ in range(int(n))]
-                if len(vars_) != 1 or vars_[0] not in SPACE:
-                    raise NotImplementedError(
-                        f"{where}: the coefficient {expr} uses {d}; the torch weak residual supports "
-                        f"a parameter and its first space derivatives only")
-                i = SPACE.index(vars_[0])
-                name = f.func.__name__
-                subs[d] = sp.Symbol(f"_d{name}_{i}")
-                self.grads.add((name, i))
-        expr = expr.xreplace(subs)
-        pf = {f: sp.Symbol(f"_{f.func.__name__}") for f in expr.atoms(AppliedUndef)
-              if f.func.__name__ in params}
-        expr = expr.xreplace(pf)
-        self.fields = {f.func.__name__ for f in pf}
+        try:
+            expr, found = _field_symbols(sp.sympify(expr))
+        except ValueError as err:
+            raise NotImplementedError(
+                f"{where}: {err}; the torch weak residual supports a parameter and its first "
+                "space derivatives only") from None
+        found = sorted(found, key=lambda f: (f[2] is not None, f[1], f[2] or 0))
+        self.fields = {name for _, name, axis in found if axis is None}
+        self.grads = {(name, axis) for _, name, axis in found if axis is not None}
         self.expr = expr
         # linear in every field with a space-independent factor: the common case a*const
-        syms = list(pf.values()) + list(subs.values())
-        self.linear = all(sp.diff(expr, s, 2) == 0 for s in syms)
-        self.args = (*SPACE, *NORMAL, *(sp.Symbol(f"_{n}") for n in sorted(self.fields)),
-                     *(sp.Symbol(f"_d{n}_{i}") for n, i in sorted(self.grads)))
-        self._names = ([("f", n) for n in sorted(self.fields)]
-                       + [("g", (n, i)) for n, i in sorted(self.grads)])
+        self.linear = all(sp.diff(expr, s, 2) == 0 for s, _, _ in found)
+        self.args = (*SPACE, *NORMAL, *(s for s, _, _ in found))
+        self._names = [("f", n) if a is None else ("g", (n, a)) for _, n, a in found]
         try:
             self._fn = sp.lambdify(self.args, expr, "torch")
             probe = [torch.full((2,), 0.5, dtype=torch.float64)] * len(self.args)
