@@ -10,25 +10,23 @@ import numpy as np
 from skfem import MeshTet2, MeshTri2
 from skfem.mapping import MappingIsoparametric
 
+from ._locate import _locator, _newton
+
 
 class SimplexIsoparametric(MappingIsoparametric):
-    def invF(self, x, tind=None, newton_max_iters=30, newton_tol=1e-13):
-        mesh = self.mesh
-        dim = x.shape[0]
-        cells = np.arange(mesh.t.shape[1]) if tind is None else np.asarray(tind)
-        v = mesh.p[:, mesh.t[: dim + 1, cells]]  # (dim, dim+1, nel)
-        T = np.moveaxis(v[:, 1:, :] - v[:, :1, :], -1, 0)  # (nel, dim, dim)
-        X = np.einsum("eij,jep->iep", np.linalg.inv(T), x - v[:, 0, :, None])
-        scale = np.abs(x).max() + 1.0
-        for _ in range(newton_max_iters):
-            r = x - self.F(X, tind)
-            dX = np.einsum("ijkl,jkl->ikl", self.invDF(X, tind), r)
-            X = X + dX
-            if np.abs(dX).max() < newton_tol * 10 and np.abs(r).max() < 1e-12 * scale:
-                return X
-        if np.abs(x - self.F(X, tind)).max() < 1e-9 * scale:
-            return X
-        raise ValueError("inverse isoparametric map did not converge: is a curved element inverted?")
+    def invF(self, x, tind=None):
+        """Reference points of ``x`` (dim, nel, nq) in the elements ``tind`` (nel,)."""
+        dim, nel, nq = x.shape
+        cells = np.arange(self.mesh.t.shape[1]) if tind is None else np.asarray(tind)
+        loc = _locator(self.mesh)  # the straight simplices' affine inverses
+        X0 = np.einsum("eij,jeq->ieq", loc.Ainv[cells], x - loc.b[cells].T[:, :, None])
+        flat = x.reshape(dim, -1)
+        X = _newton(self, flat, np.repeat(cells, nq), X0.reshape(dim, -1))
+        F = self.F(X[:, :, None], tind=np.repeat(cells, nq))[:, :, 0]
+        if np.abs(flat - F).max(initial=0.0) > 1e-9 * (np.abs(x).max() + 1.0):
+            raise ValueError("inverse isoparametric map did not converge: is a curved "
+                             "element inverted?")
+        return X.reshape(dim, nel, nq)
 
 
 def robust(mesh):
