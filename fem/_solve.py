@@ -6,6 +6,9 @@ import time as _time
 import numpy as np
 import scipy.sparse.linalg as spla
 import skfem
+import sympy as sp
+
+from manufactured._symbols import t as tsym
 
 from ._forms import Compiled, Operator, facet_bases
 from ._solution import Solution
@@ -239,10 +242,6 @@ def _solve_time(problem, op, basis, fb, D, per_tag, free, method, dt, h, info, t
         V = interp(problem.initial["u_t"])
         # initial acceleration from the equation at the free DOFs; Dirichlet rows from g_tt
         acc = np.zeros(basis.N)
-        import sympy as sp
-
-        from manufactured._symbols import t as tsym
-
         for tag, dofs in per_tag.items():
             acc[dofs] = Compiled(sp.diff(op.dirichlet[tag].expr, tsym, 2))(basis.doflocs[:, dofs], times[0])
         r = F - A @ U[0] - (M1 @ V if M1 is not None else 0) - M2 @ acc
