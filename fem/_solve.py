@@ -254,7 +254,8 @@ def _solve_time(problem, op, basis, fb, D, per_tag, free, method, dt, h, info, t
             An1 = op.stiffness(basis, fb, tn1)
             M1n1 = op.mass(basis, op.m1, tn1) if M1 is not None else None
             M2n1 = op.mass(basis, op.m2, tn1) if second else None
-            lin = LinearSolver(lhs(An1, M1n1, M2n1), free, method, op.symmetric, tol)
+            L = lhs(An1, M1n1, M2n1)
+            lin = LinearSolver(L, free, method, op.symmetric, tol)
         else:
             An1, M1n1, M2n1 = A, M1, M2
         Fn1 = op.load(basis, fb, tn1) if op.time_dependent_load else F
@@ -265,8 +266,7 @@ def _solve_time(problem, op, basis, fb, D, per_tag, free, method, dt, h, info, t
                 rhs = rhs + M1n1 @ (2 / k * U[n] + V)
         else:
             rhs = M1 @ U[n] / k - A @ U[n] / 2 + (F + Fn1) / 2
-        Ln1 = lhs(An1, M1n1, M2n1)
-        x[free] = lin((rhs - Ln1 @ x)[free], x0=U[n][free])
+        x[free] = lin((rhs - L @ x)[free], x0=U[n][free])
         if second:
             acc = 4 / k**2 * (x - U[n] - k * V) - acc
             V = 2 / k * (x - U[n]) - V
