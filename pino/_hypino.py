@@ -631,16 +631,32 @@ def _huber(x):
     return F.huber_loss(x, torch.zeros_like(x), reduction="none")
 
 
-def _derivatives(target, weights, X):
-    """u, u_x, u_y, u_xx, u_yy, u_xy (B, N, 6) at X (B, N, 2) by autograd w.r.t. X."""
-    if not X.requires_grad:
-        X = X.requires_grad_(True)
-    u = target(X, weights)
+def point_derivatives(fn, X, second=True):
+    """u, u_x, u_y, u_xx, u_yy, u_xy (..., 6) of ``fn`` at X (..., 2) by autograd w.r.t. X,
+    differentiable (second derivatives are zero when ``second=False``)."""
+    X = X if X.requires_grad else X.detach().requires_grad_(True)
+    u = fn(X)
     gu = torch.autograd.grad(u.sum(), X, create_graph=True)[0]
     ux, uy = gu[..., 0], gu[..., 1]
+    if not second:
+        z = torch.zeros_like(u)
+        return torch.stack([u, ux, uy, z, z, z], -1)
     gx = torch.autograd.grad(ux.sum(), X, create_graph=True)[0]
     gy = torch.autograd.grad(uy.sum(), X, create_graph=True)[0]
     return torch.stack([u, ux, uy, gx[..., 0], gy[..., 1], gx[..., 1]], -1)
+
+
+def boundary_operator(D, directions, kind, alpha):
+    """B u from ``point_derivatives`` D: u (Dirichlet), d.grad u (Neumann), d.grad u + alpha u
+    (Robin), chosen per point by ``kind``."""
+    dn = (D[..., 1:3] * directions).sum(-1)
+    return torch.where(kind == DIRICHLET, D[..., 0],
+                       torch.where(kind == NEUMANN, dn, dn + alpha * D[..., 0]))
+
+
+def _derivatives(target, weights, X):
+    """u, u_x, u_y, u_xx, u_yy, u_xy (B, N, 6) of the generated networks at X (B, N, 2)."""
+    return point_derivatives(lambda Q: target(Q, weights), X)
 
 
 def hypino_loss(target, weights, batch, loss_weights=None):
@@ -662,13 +678,9 @@ def hypino_loss(target, weights, batch, loss_weights=None):
     parts = {"residual": _huber(res).mean(1),
              "u": _huber(err[..., 0]).mean(1) * sup,
              "derivatives": _huber(err[..., 1:]).mean((1, 2)) * sup}
-    P = batch["boundary"].detach().clone().requires_grad_(True)
-    ub = target(P, weights)
-    gb = torch.autograd.grad(ub.sum(), P, create_graph=True)[0]
-    dn = (gb * batch["normals"]).sum(-1)
     kind = batch["kind"]
-    pred = torch.where(kind == DIRICHLET, ub, torch.where(kind == NEUMANN, dn, dn + batch["alpha"] * ub))
-    be = _huber(pred - batch["g"])
+    Db = point_derivatives(lambda Q: target(Q, weights), batch["boundary"], second=False)
+    be = _huber(boundary_operator(Db, batch["normals"], kind, batch["alpha"]) - batch["g"])
     for code, name in ((DIRICHLET, "dirichlet"), (NEUMANN, "neumann"), (ROBIN, "robin")):
         m = (kind == code).to(be.dtype)
         parts[name] = (be * m).sum(1) / m.sum(1).clamp(min=1.0)

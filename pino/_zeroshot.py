@@ -61,7 +61,7 @@ import fem
 from ._encoding import (DIRICHLET, NEUMANN, ROBIN, _boundary, _check_family,
                         _compiled, _physical_coefficients, _rasterise, encode)
 from ._checkpoint import read_meta
-from ._hypino import MODELS, HyperNetwork, load_hypino
+from ._hypino import MODELS, HyperNetwork, boundary_operator, load_hypino, point_derivatives
 from ._lstsq import DEFAULT_WEIGHTS, lstsq_solve
 
 __all__ = ["solve_hypino", "NetworkSum", "ZeroShotNetwork", "physics_residuals", "physics_loss",
@@ -143,29 +143,13 @@ class ZeroShotNetwork:
 # ======================================================================================
 # physics residuals
 # ======================================================================================
-def _derivatives(net, X, second=True):
-    """(N, 6): u, u_x, u_y, u_xx, u_yy, u_xy at X (N, 2) by autograd (differentiable)."""
-    X = X.detach().clone().requires_grad_(True)
-    u = net(X)
-    g = torch.autograd.grad(u.sum(), X, create_graph=True)[0]
-    if not second:
-        z = torch.zeros_like(u)
-        return torch.stack([u, g[:, 0], g[:, 1], z, z, z], 1)
-    gx = torch.autograd.grad(g[:, 0].sum(), X, create_graph=True)[0]
-    gy = torch.autograd.grad(g[:, 1].sum(), X, create_graph=True)[0]
-    return torch.stack([u, g[:, 0], g[:, 1], gx[:, 0], gy[:, 1], gx[:, 1]], 1)
-
-
 def _apply_operator(net, X, coefficients, second):
-    D = _derivatives(net, X, second)
-    return D @ coefficients
+    return point_derivatives(net, X, second) @ coefficients
 
 
 def _apply_boundary(net, P, kind, directions, alpha):
     """B U at boundary points: U (Dirichlet), d.grad U (Neumann), d.grad U + alpha U (Robin)."""
-    D = _derivatives(net, P, second=False)
-    dn = (D[:, 1:3] * directions).sum(1)
-    return torch.where(kind == DIRICHLET, D[:, 0], torch.where(kind == NEUMANN, dn, dn + alpha * D[:, 0]))
+    return boundary_operator(point_derivatives(net, P, second=False), directions, kind, alpha)
 
 
 def _tensors(enc, dtype, device):
