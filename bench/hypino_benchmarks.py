@@ -1,6 +1,6 @@
 """The seven HyPINO benchmark problems solved zero-shot and by the baselines, side by side.
 
-    python bench/hypino_benchmarks.py --model CHECKPOINT_FOLDER [--finetune 500] [--only NAME ...]
+    python bench/hypino_benchmarks.py [--model hypino] [--finetune 500] [--only NAME ...] [--jobs 2]
 
 For each problem of ``hypino_problems.PROBLEMS``: relative L2 and MSE on the 224 x 224 grid
 over the domain (against the exact solution or P2 FEM on h = 0.01, ``hypino_problems``)
@@ -15,19 +15,24 @@ and wall time (seconds) for
                      same loss and optimisers for the same wall time as the fine-tuning
                      phase of ``finetune=N`` (Adam for as long as its Adam phase took, then
                      L-BFGS for as long as its L-BFGS phase took)
+- ``lstsq+finetune=N`` the least-squares head, then N fine-tuning steps (Adam at 1e-4)
+- ``random features`` no hypernetwork: random tanh features as wide as the target's whole
+                     basis (generated + ridge, scale ``ridge_scale``), output layer by least
+                     squares on the same encoding: what the generated features add to ``lstsq``
 - ``FEM``            ``fem.solve(problem, h=0.02, order=2)``
 
 Times of the hypino rows are whole ``pino.solve`` calls (encoding, generation, solves,
 meshing with the default h and interpolation at the DOFs), the model loaded beforehand;
 ``scratch`` is the training time plus encoding. Errors use ``sol.network`` (exact point
 values of the network); the FEM row uses the FE field. Time problems: grid points are
-``(x, t)``. One torch thread unless ``--threads``.
+``(x, t)``. One torch thread per process (``--threads``); ``--jobs`` problems at a time.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+from concurrent.futures import ProcessPoolExecutor
 import sys
 import time
 from pathlib import Path
@@ -43,6 +48,7 @@ import fem  # noqa: E402
 import pino  # noqa: E402
 from pino._encoding import encode  # noqa: E402
 from pino._hypino import PINNModule, TargetPINN, load_hypino  # noqa: E402
+from pino._lstsq import lstsq_solve, random_features  # noqa: E402
 from pino._zeroshot import NetworkSum, ZeroShotNetwork, train_physics  # noqa: E402
 
 FE_H = 0.02
@@ -73,11 +79,22 @@ def fem_predict(sol, problem):
     return sol
 
 
+def features_only(problem, model, seed=0):
+    """Random tanh features as wide as the target's basis, output layer by least squares."""
+    t0 = time.perf_counter()
+    cfg = model.config["target"]
+    enc = encode(problem, resolution=model.resolution, seed=seed)
+    phi = random_features(cfg["basis"] + cfg["ridge"], cfg["ridge_scale"], seed)
+    res = lstsq_solve(phi, enc)
+    return (lambda p: res.predict(phi, enc.to_reference(p)).numpy()), time.perf_counter() - t0
+
+
 def run(name, model, n_ft, log):
     problem, _ = PROBLEMS[name]
     rows = {}
     for label, kw in (("zero-shot", {}), ("refine=3", {"refine": 3}), ("lstsq", {"lstsq": True}),
                       ("lstsq+refine=3", {"lstsq": True, "refine": 3}),
+                      (f"lstsq+finetune={n_ft}", {"lstsq": True, "finetune": n_ft}),
                       (f"finetune={n_ft}", {"finetune": n_ft})):
         sol, sec = _timed(lambda: pino.solve(problem, method="hypino", model=model, **kw))
         rows[label] = (grid_error(name, sol.network), sec)
@@ -90,6 +107,9 @@ def run(name, model, n_ft, log):
     log(f"  {name:12s} scratch          rel {rows['scratch (same time)'][0]['rel_l2']:.3e}  {sec:7.2f} s  "
         f"adam {info['adam_steps']} lbfgs {info['lbfgs_iterations']} (finetune: adam "
         f"{ft['adam_steps']} lbfgs {ft['lbfgs_iterations']})")
+    fn, sec = features_only(problem, model)
+    rows["random features (lstsq)"] = (grid_error(name, fn), sec)
+    log(f"  {name:12s} random features  rel {rows['random features (lstsq)'][0]['rel_l2']:.3e}  {sec:7.2f} s")
     sol, sec = _timed(lambda: fem.solve(problem, h=FE_H, order=2))
     rows[f"FEM P2 h={FE_H}"] = (grid_error(name, fem_predict(sol, problem)), sec)
     return rows
@@ -97,10 +117,12 @@ def run(name, model, n_ft, log):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", required=True, help="a hypino checkpoint folder (pino train hypino)")
+    ap.add_argument("--model", default="hypino",
+                    help="a shipped model name or a checkpoint folder of `pino train hypino`")
     ap.add_argument("--finetune", type=int, default=500, help="fine-tuning steps (default 500)")
     ap.add_argument("--only", nargs="+", default=None, choices=NAMES)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=1, help="problems run at a time (processes)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     t_start = time.perf_counter()
@@ -108,8 +130,12 @@ def main(argv=None):
     names = a.only or list(NAMES)
     for nm in names:
         reference(nm)
-    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
-    results = {nm: run(nm, model, a.finetune, log) for nm in names}
+    if a.jobs > 1:
+        with ProcessPoolExecutor(a.jobs, initializer=torch.set_num_threads, initargs=(a.threads,)) as pool:
+            done = dict(zip(names, pool.map(_job, [(nm, a.model, a.finetune) for nm in names])))
+        results = {nm: done[nm] for nm in names}
+    else:
+        results = {nm: run(nm, model, a.finetune, _log) for nm in names}
     labels = list(next(iter(results.values())))
     print(f"HyPINO benchmarks: model {a.model} ({model.n_parameters()} parameters, target PINN "
           f"{model.target.n_params}); 224x224 grid; torch threads {a.threads}\n")
@@ -129,6 +155,15 @@ def main(argv=None):
                for nm in names)
     print(f"\nfine-tuning beats the same time from a random start on {wins} of {len(names)}")
     print(f"total wall time {time.perf_counter() - t_start:.0f} s")
+
+
+def _log(s):
+    print(s, file=sys.stderr, flush=True)
+
+
+def _job(args):
+    name, model, n_ft = args
+    return run(name, load_hypino(model, device="cpu"), n_ft, _log)
 
 
 if __name__ == "__main__":

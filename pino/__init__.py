@@ -12,7 +12,7 @@ from ._checkpoint import load_checkpoint, save_checkpoint
 from ._encoding import Encoding, encode
 from ._fno import FNO, SpectralConv
 from ._hypino import (GeneratedPINNs, HyperNetwork, TargetPINN, load_hypino, rasterise_sample,
-                      train_hypino)
+                      heldout_errors, train_hypino)
 from ._lstsq import lstsq_solve, random_features
 from ._operator import GridOperator, PhysicsLoss, finetune, load_model, solve_operator, train
 from ._solve import METHODS, solve
@@ -25,4 +25,4 @@ __all__ = ["solve", "METHODS", "darcy_dataset", "holes_dataset", "load_dataset",
            "load_model", "solve_operator", "SPON", "train_spon", "load_spon", "solve_spon",
            "evaluate_spon", "save_checkpoint", "load_checkpoint", "encode", "Encoding",
            "lstsq_solve", "random_features", "HyperNetwork", "TargetPINN", "GeneratedPINNs",
-           "rasterise_sample", "train_hypino", "load_hypino", "solve_hypino"]
+           "rasterise_sample", "train_hypino", "load_hypino", "heldout_errors", "solve_hypino"]

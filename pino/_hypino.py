@@ -55,6 +55,7 @@ from ._fit import fit
 
 __all__ = ["rasterise_sample", "SampleRasters", "TargetPINN", "PINNModule", "HyperNetwork",
            "GeneratedPINNs", "hypino_loss", "hypino_batch", "train_hypino", "load_hypino",
+           "heldout_errors",
            "DEFAULT_CONFIG", "LOSS_WEIGHTS"]
 
 MODELS = os.path.join(os.path.dirname(__file__), "models")
@@ -74,7 +75,7 @@ DEFAULT_CONFIG = {
     "heads": 4,
     "delta_scale": 0.1,
     "target": {"frequencies": 6, "fmin": 0.1, "fmax": 1.6, "width": 32, "depth": 3,
-               "basis": 128},
+               "basis": 128, "ridge": 1024, "ridge_scale": 3.0, "ridge_seed": 0},
 }
 
 _VALUE = {name: CHANNELS.index(name) for name in CHANNELS}
@@ -249,18 +250,29 @@ class TargetPINN(nn.Module):
     ``H = tanh(W_in phi)``; ``depth - 1`` times ``Z = tanh(W_k H)``, ``H = (1 - Z) U + Z V``;
     features ``tanh(W_basis H)`` (``basis`` wide); output ``W_out features``.
 
+    ``ridge > 0`` adds fixed random ridge features ``tanh(W_r X + b_r)`` (Gaussian weights
+    and biases times ``ridge_scale``, drawn from ``ridge_seed``; not generated) for
+    the least-squares head and fine-tuning: generated networks give them zero output
+    weights (:meth:`module`), :func:`pino.lstsq_solve` solves over both. The generated
+    features pass through a ``width``-wide layer, so they alone span too little for least
+    squares; the fixed ones cost nothing in training and keep the basis wide.
+
     >>> target = TargetPINN()
     >>> w = {k: v[None] for k, v in target.init_weights().items()}
     >>> target(torch.zeros(1, 7, 2), w).shape
     torch.Size([1, 7])
     """
 
-    def __init__(self, frequencies=6, fmin=0.1, fmax=1.6, width=32, depth=3, basis=128):
+    def __init__(self, frequencies=6, fmin=0.1, fmax=1.6, width=32, depth=3, basis=128, ridge=0,
+                 ridge_scale=3.0, ridge_seed=0):
         super().__init__()
-        if depth < 1 or width < 1 or basis < 1 or frequencies < 0:
-            raise ValueError("TargetPINN: width, depth, basis must be >= 1 and frequencies >= 0")
+        if depth < 1 or width < 1 or basis < 1 or frequencies < 0 or ridge < 0 or not ridge_scale > 0:
+            raise ValueError("TargetPINN: width, depth, basis must be >= 1, frequencies and ridge "
+                             ">= 0, ridge_scale > 0")
         self.config = {"frequencies": int(frequencies), "fmin": float(fmin), "fmax": float(fmax),
-                       "width": int(width), "depth": int(depth), "basis": int(basis)}
+                       "width": int(width), "depth": int(depth), "basis": int(basis),
+                       "ridge": int(ridge), "ridge_scale": float(ridge_scale),
+                       "ridge_seed": int(ridge_seed)}
         self.register_buffer("freqs", _frequencies(self.config).float())
         d = 2 + 4 * int(frequencies)
         self.in_dim = d
@@ -318,7 +330,8 @@ class TargetPINN(nn.Module):
         return _blin(self.features(points, weights), weights["out.weight"], weights["out.bias"])[..., 0]
 
     def module(self, weights, index=0):
-        """Network ``index`` of batched ``weights`` as a :class:`PINNModule` (a copy)."""
+        """Network ``index`` of batched ``weights`` as a :class:`PINNModule` (a copy; the
+        ridge features, if any, with zero output weights)."""
         ref = weights["out.weight"]
         net = PINNModule(**self.config).to(dtype=ref.dtype, device=ref.device)
         return net.load_weights({k: v[index] for k, v in weights.items()})
@@ -327,7 +340,7 @@ class TargetPINN(nn.Module):
 class _Body(nn.Module):
     """The feature part of :class:`PINNModule`: reference points (N, 2) -> (N, basis)."""
 
-    def __init__(self, frequencies, fmin, fmax, width, depth, basis):
+    def __init__(self, frequencies, fmin, fmax, width, depth, basis, ridge, ridge_scale, ridge_seed):
         super().__init__()
         cfg = {"frequencies": frequencies, "fmin": fmin, "fmax": fmax}
         self.register_buffer("freqs", _frequencies(cfg).float())
@@ -335,8 +348,22 @@ class _Body(nn.Module):
         self.enc_u, self.enc_v, self.input = nn.Linear(d, width), nn.Linear(d, width), nn.Linear(d, width)
         self.hidden = nn.ModuleList(nn.Linear(width, width) for _ in range(depth - 1))
         self.basis = nn.Linear(width, basis)
+        self.ridge_scale = ridge_scale
+        self.ridge = nn.Linear(2, ridge) if ridge else None
+        self.draw_ridge(ridge_seed)
 
-    def forward(self, points):
+    def draw_ridge(self, seed):
+        """Random ridge features drawn from ``seed`` (Gaussian times ``ridge_scale``)."""
+        if self.ridge is None:
+            return
+        g = torch.Generator().manual_seed(int(seed))
+        m = self.ridge.out_features
+        with torch.no_grad():
+            self.ridge.weight.copy_(self.ridge_scale * torch.randn(m, 2, generator=g, dtype=torch.float64))
+            self.ridge.bias.copy_(self.ridge_scale * torch.randn(m, generator=g, dtype=torch.float64))
+
+    def gated(self, points):
+        """The generated (gated MLP) features only: (N, basis)."""
         phi = _fourier(points, self.freqs.to(points.dtype))
         U, V = torch.tanh(self.enc_u(phi)), torch.tanh(self.enc_v(phi))
         H = torch.tanh(self.input(phi))
@@ -345,19 +372,28 @@ class _Body(nn.Module):
             H = (1 - Z) * U + Z * V
         return torch.tanh(self.basis(H))
 
+    def forward(self, points):
+        out = self.gated(points)
+        if self.ridge is not None:
+            out = torch.cat([out, torch.tanh(self.ridge(points))], -1)
+        return out
+
 
 class PINNModule(nn.Module):
     """One target network as a plain module: ``net(points (N, 2)) -> (N,)``; ``net.body``
-    maps points to the ``basis`` features (the input of :func:`pino.lstsq_solve`),
+    maps points to the ``basis + ridge`` features (the input of :func:`pino.lstsq_solve`),
     ``net.out`` is the linear output layer. For fine-tuning and the least-squares head.
+    The ridge layer starts as :class:`TargetPINN`'s fixed random features (same seed).
     """
 
-    def __init__(self, frequencies=6, fmin=0.1, fmax=1.6, width=32, depth=3, basis=128):
+    def __init__(self, frequencies=6, fmin=0.1, fmax=1.6, width=32, depth=3, basis=128, ridge=0,
+                 ridge_scale=3.0, ridge_seed=0):
         super().__init__()
         self.config = {"frequencies": frequencies, "fmin": fmin, "fmax": fmax, "width": width,
-                       "depth": depth, "basis": basis}
-        self.body = _Body(frequencies, fmin, fmax, width, depth, basis)
-        self.out = nn.Linear(basis, 1)
+                       "depth": depth, "basis": basis, "ridge": ridge, "ridge_scale": ridge_scale,
+                       "ridge_seed": ridge_seed}
+        self.body = _Body(frequencies, fmin, fmax, width, depth, basis, ridge, ridge_scale, ridge_seed)
+        self.out = nn.Linear(basis + ridge, 1)
 
     def _param(self, name):
         layer, kind = name.rsplit(".", 1)
@@ -366,19 +402,31 @@ class PINNModule(nn.Module):
         return getattr(mod, kind)
 
     def load_weights(self, weights):
-        """Copy unbatched TargetPINN weights {name: tensor} into the layers."""
+        """Copy unbatched TargetPINN weights {name: tensor} into the layers (an output weight
+        without the ridge columns gets zeros there)."""
         with torch.no_grad():
             for name, value in weights.items():
                 p = self._param(name)
-                p.data = value.detach().clone().to(p.dtype).reshape(p.shape)
+                v = value.detach().clone().to(p.dtype).reshape(-1)
+                if name == "out.weight" and v.numel() < p.numel():
+                    v = torch.cat([v, v.new_zeros(p.numel() - v.numel())])
+                p.data = v.reshape(p.shape)
         return self
 
     def weights(self):
-        """The layers as unbatched TargetPINN weights."""
+        """The layers as unbatched TargetPINN weights (the output weight of the generated
+        features only)."""
         names = TargetPINN(**self.config).shapes
-        return {name: self._param(name).detach().clone() for name in names}
+        out = {name: self._param(name).detach().clone() for name in names}
+        out["out.weight"] = out["out.weight"][:, :self.config["basis"]]
+        return out
 
     def forward(self, points):
+        W, b = self.out.weight, self.config["basis"]
+        if self.body.ridge is not None and not W.requires_grad and not torch.any(W[:, b:]):
+            # a generated network gives its ridge features zero weight: skipping them is exact
+            # and saves most of the cost of evaluating it (and its derivatives)
+            return (self.body.gated(points) @ W[:, :b].T + self.out.bias)[..., 0]
         return self.out(self.body(points))[..., 0]
 
 
@@ -786,6 +834,34 @@ class _Parallel:
 # training
 # ======================================================================================
 _VAL_KINDS = ("elliptic",) * 8 + ("heat", "wave")
+_VAL_OFFSET = 1_000_003
+
+
+def _validation(seed, n, resolution, workers=1):
+    """The ``n`` held-out manufactured problems of a training run with ``seed``."""
+    seeds = [(seed + _VAL_OFFSET, i) for i in range(n)]
+    kinds = [_VAL_KINDS[i % len(_VAL_KINDS)] for i in range(n)]
+    return hypino_batch(seeds, kinds, resolution, 1024, 16, workers=workers)
+
+
+def heldout_errors(model, n=8, seed=None):
+    """Zero-shot relative L2 of u (1024 random interior points each) on the first ``n``
+    held-out validation problems of the model's training run (``seed``: its training seed
+    by default), as a numpy array. What ``val_rel_l2`` of :func:`train_hypino` averages.
+
+    >>> heldout_errors(load_hypino(), n=4)                  # doctest: +SKIP
+    array([...])
+    """
+    if seed is None:
+        seed = getattr(model, "meta", {}).get("config", {}).get("seed", 0)
+    p = next(model.parameters())
+    val = {k: v.to(p.device) for k, v in _validation(seed, n, model.resolution).items()}
+    was = model.training
+    model.eval()
+    try:
+        return _relative_l2(model, val)
+    finally:
+        model.train(was)
 
 
 def _relative_l2(net, val, chunk=64):
@@ -838,9 +914,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
         seeds = [(seed, i) for i in range(n_samples)]
         w_local = max(1, workers // par.world) if par.world > 1 else workers
         data = hypino_batch(seeds, "mixed", R, pool[0], pool[1], workers=w_local)
-        val_seeds = [(seed + 1_000_003, i) for i in range(n_val)]
-        val_kinds = [_VAL_KINDS[i % len(_VAL_KINDS)] for i in range(n_val)]
-        val = hypino_batch(val_seeds, val_kinds, R, 1024, 16, workers=w_local) if par.main and n_val else None
+        val = _validation(seed, n_val, R, w_local) if par.main and n_val else None
         gen_s = time.perf_counter() - t0
         data = {k: v.to(device) for k, v in data.items()}
         if val is not None:

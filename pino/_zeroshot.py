@@ -12,17 +12,19 @@ The path of one solve (all in the reference frame of :func:`pino.encode`, float6
    ``U = sum_i c_i U_i`` (``f - L U`` in the interior, ``g - B U`` on the boundary, B the
    condition operator of each point) form a new problem with the same geometry and
    coefficients (:func:`residual_encoding`; rasters through the same helper as
-   :func:`pino.encode`); the network generated for it is added to the sum. Valid because
-   L and B are linear. The residual problem is first multiplied by
+   :func:`pino.encode`); the network generated for it is added to the sum (with
+   ``lstsq=True`` its fixed ridge features are drawn afresh, seed ``ridge_seed + k``, so
+   that the basis of the sum grows). Valid because L and B are linear. The residual problem is first multiplied by
    ``s = size(original data) / size(residual)`` (size: the largest |value| of the source
    and boundary data at the encoding's points) so that the hypernetwork, which is not
    linear in its input, sees data of the size it was asked about; the correction enters
    the sum with ``c = 1 / s``. With ``lstsq=True`` each correction's output layer is also
    solved by least squares (on the scaled residual problem).
-5. ``finetune=n``: n Adam steps (lr 1e-3) then ``min(n, 200)`` L-BFGS iterations (strong
-   Wolfe line search) on the physics loss :func:`physics_loss` over all parameters of all
-   networks of the sum, in float32 (everything else runs in float64); deterministic given
-   ``seed``.
+5. ``finetune=n``: n Adam steps (lr 1e-3; 1e-4 after ``lstsq``, whose solution large
+   steps would spoil) then ``min(n, 200)`` L-BFGS iterations (strong Wolfe line search) on
+   the physics loss :func:`physics_loss` over all parameters of all networks of the sum, in
+   float32 (everything else runs in float64); a phase that ends with a higher loss than it
+   began with is undone; deterministic given ``seed``.
 6. The sum is evaluated at the DOF locations of a Lagrange basis on
    ``problem.domain.mesh(h, order=min(order, 2))`` -> :class:`fem.Solution` (the FE
    interpolant of the network). ``sol.network`` is a :class:`ZeroShotNetwork`: exact point
@@ -286,9 +288,9 @@ def train_physics(net, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, seconds
     """Minimise :func:`physics_loss` of ``net`` (all its parameters) on ``enc``'s points:
     ``adam_steps`` of Adam (``lr``) then ``lbfgs_iters`` L-BFGS iterations (strong Wolfe).
     ``seconds=(adam_s, lbfgs_s)`` instead runs each phase for that wall time (the step
-    counts are then upper bounds; None = no limit). An L-BFGS phase that ends worse than it
-    began (or not finite) is undone. Returns a dict: steps and iterations done, seconds,
-    loss before and after each phase, ``lbfgs_undone``."""
+    counts are then upper bounds; None = no limit). A phase that ends worse than it began
+    (or not finite) is undone. Returns a dict: steps and iterations done, seconds, loss
+    before and after each phase, ``adam_undone``, ``lbfgs_undone``."""
     torch.manual_seed(seed)
     p0 = next(iter(net.parameters()))
     T = _tensors(enc, p0.dtype, p0.device)
@@ -299,6 +301,7 @@ def train_physics(net, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, seconds
     info = {"adam_steps": 0, "lbfgs_iterations": 0, "lbfgs_undone": False}
     t0 = time.perf_counter()
     info["loss_start"] = float(physics_loss(net, enc, _cache=T).detach())
+    start_state = copy.deepcopy(net.state_dict())
     opt = torch.optim.Adam(params, lr=lr)
     for _ in range(int(adam_steps)):
         if limit_a is not None and time.perf_counter() - t0 >= limit_a:
@@ -312,6 +315,10 @@ def train_physics(net, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, seconds
     t1 = time.perf_counter()
     before = float(physics_loss(net, enc, _cache=T).detach())
     info["loss_adam"] = before
+    info["adam_undone"] = not (math.isfinite(before) and before <= info["loss_start"])
+    if info["adam_undone"]:
+        net.load_state_dict(start_state)
+        before = info["loss_start"]
     if lbfgs_iters > 0:
         saved = copy.deepcopy(net.state_dict())
         chunk = int(lbfgs_iters) if limit_l is None else min(5, int(lbfgs_iters))
@@ -461,6 +468,8 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
             renc, s = residual_encoding(enc, total, context)
             corr = _generate(hyper, renc, dtype)
             if lstsq:
+                # fresh ridge features each round: the sum's basis grows by a full width
+                corr.body.draw_ridge(corr.config["ridge_seed"] + k + 1)
                 t1 = time.perf_counter()
                 _set_head(corr, lstsq_solve(corr.body, renc).weights)
                 timings["lstsq"] += time.perf_counter() - t1
@@ -475,7 +484,8 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     ft_info = None
     if finetune:
         total.float()                       # training in float32 (about 2x faster here)
-        ft_info = train_physics(total, enc, int(finetune), min(int(finetune), 200), seed=seed)
+        ft_info = train_physics(total, enc, int(finetune), min(int(finetune), 200),
+                                lr=1e-4 if lstsq else 1e-3, seed=seed)
         total.double()
         stages.append({"stage": "finetune", **_summary(total, enc, cache)})
     timings["finetune"] = time.perf_counter() - t0

@@ -15,12 +15,13 @@ from safetensors.torch import load_file
 from manufactured import random_problem
 from pino._checkpoint import read_meta
 from pino._encoding import CHANNELS, encode
-from pino._hypino import (HyperNetwork, TargetPINN, _derivatives, hypino_batch, hypino_loss,
-                          load_hypino, rasterise_sample, train_hypino)
+from pino._hypino import (HyperNetwork, TargetPINN, _derivatives, heldout_errors, hypino_batch,
+                          hypino_loss, load_hypino, rasterise_sample, train_hypino)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"resolution": 32, "channels": [8, 8, 8, 8], "groups": 4, "embed": 16, "latent": 16,
-        "queries": 2, "heads": 2, "target": {"frequencies": 2, "width": 8, "depth": 2, "basis": 16}}
+        "queries": 2, "heads": 2, "target": {"frequencies": 2, "width": 8, "depth": 2, "basis": 16,
+                                                "ridge": 0}}
 
 
 def _random_weights(target, B, dtype=torch.float64, seed=0):
@@ -44,6 +45,36 @@ def test_functional_forward_equals_module_forward():
     assert not torch.allclose(u[0], u[1])
     with pytest.raises(ValueError, match="basis.weight"):
         target(P, {**w, "basis.weight": w["basis.weight"][:, :, :3]})
+
+
+def test_ridge_features_widen_the_basis_and_start_with_zero_weight():
+    target = TargetPINN(frequencies=3, width=8, depth=2, basis=16, ridge=40, ridge_scale=2.0,
+                        ridge_seed=5).double()
+    w = _random_weights(target, 2)
+    P = torch.rand(2, 30, 2, dtype=torch.float64) * 2 - 1
+    net = target.module(w, 1)
+    phi = net.body(P[1])
+    assert phi.shape == (30, 56) and net.out.weight.shape == (1, 56)
+    # the generated network is unchanged: the ridge features enter with zero weight
+    assert torch.allclose(net(P[1]), target(P, w)[1], rtol=0, atol=1e-12)
+    assert torch.equal(net.out.weight[0, 16:], torch.zeros(40, dtype=torch.float64))
+    # ridge features are tanh(W X + b) with W, b ~ N(0, 2^2) from the seed, the same in
+    # every network; draw_ridge(seed) gives another set
+    W, b = net.body.ridge.weight.detach().clone(), net.body.ridge.bias.detach().clone()
+    assert torch.allclose(phi[:, 16:], torch.tanh(P[1] @ W.T + b), rtol=0, atol=1e-12)
+    assert torch.equal(W, target.module(w, 0).body.ridge.weight)
+    assert 1.5 < float(torch.cat([W.ravel(), b]).std()) < 2.5
+    # frozen networks skip zero-weight ridge features: the same values, fast
+    net.requires_grad_(False)
+    assert torch.allclose(net(P[1]), target(P, w)[1], rtol=0, atol=1e-12)
+    with torch.no_grad():
+        net.out.weight[0, 20] = 0.5
+    assert torch.allclose(net(P[1]), target(P, w)[1] + 0.5 * phi[:, 20], rtol=0, atol=1e-12)
+    net.body.draw_ridge(6)
+    assert not torch.allclose(net.body.ridge.weight, W)
+    with torch.no_grad():
+        net.out.weight[0, 20] = 0.0
+    assert all(torch.equal(net.weights()[k], w[k][1]) for k in w)
 
 
 def test_derivatives_match_finite_differences_and_gradcheck():
@@ -120,10 +151,33 @@ def test_tiny_model_loss_falls():
     assert losses[-1] < 0.5 * losses[0]
 
 
+def test_shipped_model_loads_without_pickle_and_reaches_its_record(monkeypatch):
+    import pickle
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the shipped model must load without pickle")
+
+    for mod, name in ((pickle, "load"), (pickle, "loads"), (torch, "load")):
+        monkeypatch.setattr(mod, name, refuse)
+    model = load_hypino("hypino", device="cpu")
+    folder = os.path.join(ROOT, "pino", "models", "hypino")
+    assert sorted(os.listdir(folder)) == ["meta.json", "model.safetensors", "training_log.txt"]
+    assert os.path.getsize(os.path.join(folder, "model.safetensors")) < 30 * 2**20
+    record = model.meta["trained"]
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        errors = heldout_errors(model, n=4)
+    finally:
+        torch.set_num_threads(old)
+    assert np.allclose(errors, record["heldout_rel_l2"][:4], rtol=1e-3, atol=1e-5), errors
+    assert record["command"].startswith("pino train hypino")
+
+
 def test_default_model_size_and_initial_weights():
     net = HyperNetwork()
     assert 1e6 < net.n_parameters() < 5e6
-    assert net.target.n_params > 8000
+    assert net.target.n_params > 8000 and net.target.config["ridge"] == 1024
     # the generated network starts near the learned default initialisation
     b = hypino_batch([(1, 0), (1, 1)], "mixed", 64, 8, 8)
     with torch.no_grad():

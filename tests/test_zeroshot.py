@@ -19,8 +19,9 @@ from pino._zeroshot import (NetworkSum, _RasterContext, _summary, physics_loss, 
                             solve_hypino)
 
 TINY = {"resolution": 32, "channels": [8, 8, 8, 8], "groups": 4, "embed": 16, "latent": 16,
-        "queries": 2, "heads": 2, "target": {"frequencies": 3, "width": 16, "depth": 2, "basis": 16}}
-WIDE = {**TINY, "target": {**TINY["target"], "basis": 128}}
+        "queries": 2, "heads": 2, "target": {"frequencies": 3, "width": 16, "depth": 2, "basis": 16,
+                                                "ridge": 0}}
+WIDE = {**TINY, "target": {**TINY["target"], "ridge": 256}}
 SQUARE = Rectangle((-1, -1), (1, 1), name="wall")
 EXACT = sp.exp(x / 2) * sp.cos(y / 2) + x**2 / 4          # -Δu = -1/2
 
