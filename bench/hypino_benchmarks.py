@@ -1,6 +1,7 @@
 """The seven HyPINO benchmark problems solved zero-shot and by the baselines, side by side.
 
-    python bench/hypino_benchmarks.py [--model hypino] [--finetune 500] [--only NAME ...] [--jobs 2]
+    python bench/hypino_benchmarks.py [--model hypino] [--finetune 500] [--lstsq-finetune 100]
+                                      [--only NAME ...] [--jobs 2]
 
 For each problem of ``hypino_problems.PROBLEMS``: relative L2 and MSE on the 224 x 224 grid
 over the domain (against the exact solution or P2 FEM on h = 0.01, ``hypino_problems``)
@@ -11,11 +12,13 @@ and wall time (seconds) for
 - ``lstsq``          output layer by least squares
 - ``lstsq+refine=3`` both
 - ``finetune=N``     N Adam steps + min(N, 200) L-BFGS iterations from the generated network
-- ``scratch``        the target architecture from a random (Xavier) init, trained with the
+- ``scratch``        the generated architecture (no ridge features, as ``finetune=N``)
+                     from a random (Xavier) init, trained with the
                      same loss and optimisers for the same wall time as the fine-tuning
                      phase of ``finetune=N`` (Adam for as long as its Adam phase took, then
                      L-BFGS for as long as its L-BFGS phase took)
-- ``lstsq+finetune=N`` the least-squares head, then N fine-tuning steps (Adam at 1e-4)
+- ``lstsq+finetune=M`` the least-squares head, then M fine-tuning steps (Adam at 1e-4,
+                     float64, ridge features included; ``--lstsq-finetune M``, default 100)
 - ``random features`` no hypernetwork: random tanh features as wide as the target's whole
                      basis (generated + ridge, scale ``ridge_scale``), output layer by least
                      squares on the same encoding: what the generated features add to ``lstsq``
@@ -64,7 +67,7 @@ def scratch(problem, model, seconds, seed=0):
     """The target architecture from Xavier init, trained for ``seconds = (adam_s, lbfgs_s)``."""
     t0 = time.perf_counter()
     enc = encode(problem, resolution=model.resolution, seed=seed)
-    cfg = model.config["target"]
+    cfg = {**model.config["target"], "ridge": 0}      # the generated architecture, as finetune=N
     gen = torch.Generator().manual_seed(seed)
     net = PINNModule(**cfg).load_weights(TargetPINN(**cfg).init_weights(gen))
     total = NetworkSum([net], [1.0]).float()
@@ -89,12 +92,12 @@ def features_only(problem, model, seed=0):
     return (lambda p: res.predict(phi, enc.to_reference(p)).numpy()), time.perf_counter() - t0
 
 
-def run(name, model, n_ft, log):
+def run(name, model, n_ft, n_lft, log):
     problem, _ = PROBLEMS[name]
     rows = {}
     for label, kw in (("zero-shot", {}), ("refine=3", {"refine": 3}), ("lstsq", {"lstsq": True}),
                       ("lstsq+refine=3", {"lstsq": True, "refine": 3}),
-                      (f"lstsq+finetune={n_ft}", {"lstsq": True, "finetune": n_ft}),
+                      (f"lstsq+finetune={n_lft}", {"lstsq": True, "finetune": n_lft}),
                       (f"finetune={n_ft}", {"finetune": n_ft})):
         sol, sec = _timed(lambda: pino.solve(problem, method="hypino", model=model, **kw))
         rows[label] = (grid_error(name, sol.network), sec)
@@ -120,6 +123,8 @@ def main(argv=None):
     ap.add_argument("--model", default="hypino",
                     help="a shipped model name or a checkpoint folder of `pino train hypino`")
     ap.add_argument("--finetune", type=int, default=500, help="fine-tuning steps (default 500)")
+    ap.add_argument("--lstsq-finetune", type=int, default=100,
+                    help="fine-tuning steps after the least-squares head (default 100)")
     ap.add_argument("--only", nargs="+", default=None, choices=NAMES)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=1, help="problems run at a time (processes)")
@@ -132,10 +137,11 @@ def main(argv=None):
         reference(nm)
     if a.jobs > 1:
         with ProcessPoolExecutor(a.jobs, initializer=torch.set_num_threads, initargs=(a.threads,)) as pool:
-            done = dict(zip(names, pool.map(_job, [(nm, a.model, a.finetune) for nm in names])))
+            jobs = [(nm, a.model, a.finetune, a.lstsq_finetune) for nm in names]
+            done = dict(zip(names, pool.map(_job, jobs)))
         results = {nm: done[nm] for nm in names}
     else:
-        results = {nm: run(nm, model, a.finetune, _log) for nm in names}
+        results = {nm: run(nm, model, a.finetune, a.lstsq_finetune, _log) for nm in names}
     labels = list(next(iter(results.values())))
     print(f"HyPINO benchmarks: model {a.model} ({model.n_parameters()} parameters, target PINN "
           f"{model.target.n_params}); 224x224 grid; torch threads {a.threads}\n")
@@ -162,8 +168,8 @@ def _log(s):
 
 
 def _job(args):
-    name, model, n_ft = args
-    return run(name, load_hypino(model, device="cpu"), n_ft, _log)
+    name, model, n_ft, n_lft = args
+    return run(name, load_hypino(model, device="cpu"), n_ft, n_lft, _log)
 
 
 if __name__ == "__main__":

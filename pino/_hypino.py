@@ -329,11 +329,12 @@ class TargetPINN(nn.Module):
         """u (B, N) at ``points`` (B, N, 2) for B networks with ``weights`` {name: (B, ...)}."""
         return _blin(self.features(points, weights), weights["out.weight"], weights["out.bias"])[..., 0]
 
-    def module(self, weights, index=0):
+    def module(self, weights, index=0, ridge=True):
         """Network ``index`` of batched ``weights`` as a :class:`PINNModule` (a copy; the
-        ridge features, if any, with zero output weights)."""
+        ridge features, if any, with zero output weights; ``ridge=False``: without them)."""
         ref = weights["out.weight"]
-        net = PINNModule(**self.config).to(dtype=ref.dtype, device=ref.device)
+        cfg = self.config if ridge else {**self.config, "ridge": 0}
+        net = PINNModule(**cfg).to(dtype=ref.dtype, device=ref.device)
         return net.load_weights({k: v[index] for k, v in weights.items()})
 
 
@@ -621,8 +622,8 @@ class GeneratedPINNs:
         with torch.no_grad():
             return self(points).cpu().numpy()
 
-    def module(self, index=0) -> PINNModule:
-        return self.target.module(self.weights, index)
+    def module(self, index=0, ridge=True) -> PINNModule:
+        return self.target.module(self.weights, index, ridge)
 
     def __repr__(self):
         return f"GeneratedPINNs(n={len(self)}, target={self.target.config})"

@@ -7,24 +7,28 @@ The path of one solve (all in the reference frame of :func:`pino.encode`, float6
 2. ``model.generate(enc)`` -> one target network ``U_0`` (a :class:`PINNModule`).
 3. ``lstsq=True``: its output layer is replaced by the least-squares solution of the linear
    physics-informed problem on the encoding's points (:func:`pino.lstsq_solve` with the
-   network's ``body`` as features).
+   network's ``body`` as features: the generated features and the fixed ridge features).
+   Without ``lstsq`` the networks have no ridge features (their weights would be zero).
 4. ``refine=k``: HyPINO's iterative refinement, k times: the residuals of the current sum
    ``U = sum_i c_i U_i`` (``f - L U`` in the interior, ``g - B U`` on the boundary, B the
    condition operator of each point) form a new problem with the same geometry and
    coefficients (:func:`residual_encoding`; rasters through the same helper as
    :func:`pino.encode`); the network generated for it is added to the sum (with
-   ``lstsq=True`` its fixed ridge features are drawn afresh, seed ``ridge_seed + k``, so
-   that the basis of the sum grows). Valid because L and B are linear. The residual problem is first multiplied by
-   ``s = size(original data) / size(residual)`` (size: the largest |value| of the source
-   and boundary data at the encoding's points) so that the hypernetwork, which is not
-   linear in its input, sees data of the size it was asked about; the correction enters
-   the sum with ``c = 1 / s``. With ``lstsq=True`` each correction's output layer is also
-   solved by least squares (on the scaled residual problem).
+   ``lstsq=True`` its output layer is solved by least squares on the residual problem and
+   its fixed ridge features are drawn afresh, seed ``ridge_seed + k``, so that the basis of
+   the sum grows). Valid because L and B are linear. The residual problem is first
+   multiplied by ``s = size(original data) / size(residual)`` (size: the largest |value|
+   of the source and boundary data at the encoding's points) so that the hypernetwork,
+   which is not linear in its input, sees data of the size it was asked about. The
+   correction enters the sum with the factor ``c`` that minimises the physics loss of the
+   sum (the loss is quadratic in ``c``; ``info["refine_factors"]``): HyPINO adds it with
+   ``c = 1 / s``, which raises the loss whenever the correction is poor; a line search
+   never does. After a least-squares head the two agree (``1 / s`` is then the optimum).
 5. ``finetune=n``: n Adam steps (lr 1e-3; 1e-4 after ``lstsq``, whose solution large
    steps would spoil) then ``min(n, 200)`` L-BFGS iterations (strong Wolfe line search) on
    the physics loss :func:`physics_loss` over all parameters of all networks of the sum, in
-   float32 (everything else runs in float64); a phase that ends with a higher loss than it
-   began with is undone; deterministic given ``seed``.
+   float32 (float64 after ``lstsq``; everything else runs in float64); a phase that ends
+   with a higher loss than it began with is undone; deterministic given ``seed``.
 6. The sum is evaluated at the DOF locations of a Lagrange basis on
    ``problem.domain.mesh(h, order=min(order, 2))`` -> :class:`fem.Solution` (the FE
    interpolant of the network). ``sol.network`` is a :class:`ZeroShotNetwork`: exact point
@@ -193,6 +197,23 @@ def physics_loss(net, enc, weights=None, _cache=None):
     return sum(w[k] ** 2 * v.pow(2).mean() for k, v in r.items())
 
 
+def _best_factor(total, corr, enc, cache):
+    """The factor c that minimises ``physics_loss(total + c * corr)``: the loss is quadratic
+    in c, so c = -<r, a> / <a, a> with r the residuals of ``total`` and a = (L corr, B corr)
+    (the residuals of ``corr`` plus the data), in the loss's weighted inner product."""
+    r = physics_residuals(total, enc, _cache=cache)
+    rc = physics_residuals(corr, enc, _cache=cache)
+    data = {"pde": cache["f"]}
+    for code, name in _GROUPS.items():
+        data[name] = cache["g"][cache["kind"] == code]
+    num = den = 0.0
+    for k, v in r.items():
+        a = rc[k] + data[k]
+        num += DEFAULT_WEIGHTS[k] ** 2 * float((v * a).mean())
+        den += DEFAULT_WEIGHTS[k] ** 2 * float((a * a).mean())
+    return -num / den if den > 0 else 0.0
+
+
 def _summary(net, enc, cache=None):
     """RMS residual per group and the loss (floats)."""
     r = physics_residuals(net, enc, _cache=cache)
@@ -337,14 +358,18 @@ def train_physics(net, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, seconds
             if limit_l is not None and time.perf_counter() - t1 >= limit_l:
                 break
             lb.param_groups[0]["max_iter"] = min(chunk, int(lbfgs_iters) - done)
-            lb.step(closure)
+            try:
+                lb.step(closure)
+            except RuntimeError:               # the line search overflowed: stop, undo below
+                info["lbfgs_failed"] = True
+                break
             n = lb.state[lb._params[0]].get("n_iter", 0)
             if n <= done:                      # converged: L-BFGS made no iteration
                 break
             done = n
         info["lbfgs_iterations"] = int(done)
         after = float(physics_loss(net, enc, _cache=T).detach())
-        if not (math.isfinite(after) and after <= before):
+        if info.get("lbfgs_failed") or not (math.isfinite(after) and after <= before):
             net.load_state_dict(saved)
             info["lbfgs_undone"] = True
     info["lbfgs_seconds"] = time.perf_counter() - t1
@@ -402,8 +427,8 @@ def _check_options(refine, lstsq, finetune, h, order):
         raise ValueError(f"solve_hypino: order must be 1, 2 or 3, got {order!r}")
 
 
-def _generate(model, enc, dtype):
-    return model.generate(enc).module(0).to(dtype)
+def _generate(model, enc, dtype, ridge):
+    return model.generate(enc).module(0, ridge=ridge).to(dtype)
 
 
 def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=None, order=1,
@@ -424,7 +449,8 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     load, encode, generate, lstsq, refine, finetune, mesh, evaluate, total), ``residual``
     (RMS residual per group and the loss of the final network, reference frame),
     ``stages`` (the same after each stage), ``residual_scales`` (the factors s of the
-    refinement rounds), ``finetune_info``. ``sol.network``: exact point values.
+    refinement rounds), ``refine_factors`` (the factors c of the corrections), ``finetune_info``.
+    ``sol.network``: exact point values.
 
     >>> sol = solve_hypino(problem, model="runs/hypino", lstsq=True, refine=2)   # doctest: +SKIP
     """
@@ -444,7 +470,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     timings["encode"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    net = _generate(hyper, enc, dtype)
+    net = _generate(hyper, enc, dtype, ridge=lstsq)
     timings["generate"] = time.perf_counter() - t0
     total = NetworkSum([net], [1.0]).to(device=next(net.parameters()).device)
     for p in total.parameters():
@@ -461,12 +487,12 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
         stages.append({"stage": "lstsq", "rank": res.rank, **_summary(total, enc, cache)})
 
     t0 = time.perf_counter()
-    scales = []
+    scales, factors = [], []
     if refine:
         context = _RasterContext(problem, enc)
         for k in range(int(refine)):
             renc, s = residual_encoding(enc, total, context)
-            corr = _generate(hyper, renc, dtype)
+            corr = _generate(hyper, renc, dtype, ridge=lstsq)
             if lstsq:
                 # fresh ridge features each round: the sum's basis grows by a full width
                 corr.body.draw_ridge(corr.config["ridge_seed"] + k + 1)
@@ -475,15 +501,20 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
                 timings["lstsq"] += time.perf_counter() - t1
             for p in corr.parameters():
                 p.requires_grad_(False)
-            total.append(corr, 1.0 / s)
+            c = _best_factor(total, corr, enc, cache)
+            total.append(corr, c)
             scales.append(s)
+            factors.append(c)
             stages.append({"stage": f"refine {k + 1}", **_summary(total, enc, cache)})
     timings["refine"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     ft_info = None
     if finetune:
-        total.float()                       # training in float32 (about 2x faster here)
+        if not lstsq:
+            # float32 is about 2x faster here; a least-squares head is not: its output
+            # weights are large and cancel, which float32 rounding would spoil
+            total.float()
         ft_info = train_physics(total, enc, int(finetune), min(int(finetune), 200),
                                 lr=1e-4 if lstsq else 1e-3, seed=seed)
         total.double()
@@ -515,7 +546,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
             "n_elements": int(mesh.nelements), "n_networks": len(total),
             "model": getattr(hyper, "meta", {}).get("config", {}).get("model", hyper.config),
             "timings": timings, "residual": stages[-1] | {}, "stages": stages,
-            "residual_scales": scales, "finetune_info": ft_info}
+            "residual_scales": scales, "refine_factors": factors, "finetune_info": ft_info}
     info["residual"].pop("stage")
     info["residual"].pop("rank", None)
     sol = fem.Solution(basis, dofs, times=times, info=info)

@@ -149,6 +149,19 @@ def test_refinement_reduces_the_residual_further(tiny, poisson):
     assert more.info["residual"]["loss"] < (1 - 1e-5) * once.info["residual"]["loss"]
     plain = solve_hypino(poisson, model=tiny, refine=1, h=0.4)
     assert plain.info["n_networks"] == 2 and not np.allclose(plain.dofs, solve_hypino(poisson, model=tiny, h=0.4).dofs)
+    # without lstsq the correction enters with the loss-minimising factor: the loss never
+    # rises, and any other factor gives a higher loss (it is a parabola in the factor)
+    stages = [st["loss"] for st in plain.info["stages"]]
+    assert stages[1] <= stages[0]
+    total = plain.network.module
+    c = float(total.factors[1])
+    assert c == pytest.approx(plain.info["refine_factors"][0], rel=1e-12)
+    for dc in (-0.1, 0.1):
+        total.factors[1] = c + dc * max(abs(c), 1e-3)
+        assert float(physics_loss(total, plain.network.encoding)) > stages[1]
+    total.factors[1] = c
+    # after a least-squares head the optimal factor is 1/s
+    assert more.info["refine_factors"][0] == pytest.approx(1 / more.info["residual_scales"][0], rel=1e-6)
 
 
 def test_finetune_reduces_the_residual_and_is_deterministic(tiny, poisson):
@@ -213,8 +226,9 @@ def test_out_of_family_problems_are_refused(tiny):
 
 
 def test_missing_model_says_how_to_get_one(poisson, tmp_path):
-    with pytest.raises(ValueError, match=r"no pretrained hypernetwork ships.*pino train hypino.*model="):
-        pino.solve(poisson, method="hypino")
+    with pytest.raises(ValueError, match=r"no hypernetwork 'nope'.*the shipped models are hypino.*"
+                                         r"pino train hypino.*model="):
+        pino.solve(poisson, method="hypino", model="nope")
     with pytest.raises(ValueError, match="pino train hypino"):
         solve_hypino(poisson, model=str(tmp_path))
     with pytest.raises(TypeError, match="model must be"):
