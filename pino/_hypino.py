@@ -339,7 +339,7 @@ class TargetPINN(nn.Module):
 
 
 class _Body(nn.Module):
-    """The feature part of :class:`PINNModule`: reference points (N, 2) -> (N, basis)."""
+    """The feature part of :class:`PINNModule`: reference points (N, 2) -> (N, basis + ridge)."""
 
     def __init__(self, frequencies, fmin, fmax, width, depth, basis, ridge, ridge_scale, ridge_seed):
         super().__init__()
