@@ -197,19 +197,22 @@ def physics_loss(net, enc, weights=None, _cache=None):
     return sum(w[k] ** 2 * v.pow(2).mean() for k, v in r.items())
 
 
-def _best_factor(total, corr, enc, cache):
+def _best_factor(corr, renc, s, cache):
     """The factor c that minimises ``physics_loss(total + c * corr)``: the loss is quadratic
-    in c, so c = -<r, a> / <a, a> with r the residuals of ``total`` and a = (L corr, B corr)
-    (the residuals of ``corr`` plus the data), in the loss's weighted inner product."""
-    r = physics_residuals(total, enc, _cache=cache)
-    rc = physics_residuals(corr, enc, _cache=cache)
-    data = {"pde": cache["f"]}
+    in c, so c = -<r, a> / <a, a> with r the residuals of ``total`` (read back from its
+    residual encoding ``renc``, whose data are ``-s r``) and a = (L corr, B corr) (the
+    residuals of ``corr`` plus the data), in the loss's weighted inner product."""
+    rc = physics_residuals(corr, renc, _cache=cache)     # cache: the original data f, g
+    t = lambda a: torch.as_tensor(a, dtype=cache["f"].dtype, device=cache["f"].device)  # noqa: E731
+    r, data = {"pde": -t(renc.interior_source) / s}, {"pde": cache["f"]}
+    rg = -t(renc.boundary_g) / s
     for code, name in _GROUPS.items():
-        data[name] = cache["g"][cache["kind"] == code]
+        sel = cache["kind"] == code
+        r[name], data[name] = rg[sel], cache["g"][sel]
     num = den = 0.0
-    for k, v in r.items():
-        a = rc[k] + data[k]
-        num += DEFAULT_WEIGHTS[k] ** 2 * float((v * a).mean())
+    for k, v in rc.items():
+        a = v + data[k]
+        num += DEFAULT_WEIGHTS[k] ** 2 * float((r[k] * a).mean())
         den += DEFAULT_WEIGHTS[k] ** 2 * float((a * a).mean())
     return -num / den if den > 0 else 0.0
 
@@ -501,7 +504,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
                 timings["lstsq"] += time.perf_counter() - t1
             for p in corr.parameters():
                 p.requires_grad_(False)
-            c = _best_factor(total, corr, enc, cache)
+            c = _best_factor(corr, renc, s, cache)
             total.append(corr, c)
             scales.append(s)
             factors.append(c)
