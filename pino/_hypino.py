@@ -338,6 +338,53 @@ class TargetPINN(nn.Module):
         return net.load_weights({k: v[index] for k, v in weights.items()})
 
 
+# Jets (u, u_x, u_y, u_xx, u_yy, u_xy) of the target network's layers in closed form:
+# differentiable with respect to the weights (fine-tuning through the least-squares system)
+# and cheaper than nested autodiff.
+def _tanh_jet(z):
+    v, zx, zy, zxx, zyy, zxy = z
+    s = torch.tanh(v)
+    d1 = 1 - s * s
+    d2 = -2 * s * d1
+    return (s, d1 * zx, d1 * zy, d2 * zx * zx + d1 * zxx, d2 * zy * zy + d1 * zyy,
+            d2 * zx * zy + d1 * zxy)
+
+
+def _linear_jet(jet, layer):
+    W = layer.weight.T
+    return (layer(jet[0]),) + tuple(t @ W for t in jet[1:])
+
+
+def _fourier_jet(points, freqs):
+    """The jet of :func:`_fourier` at points (N, 2)."""
+    x, y, w = points[:, :1], points[:, 1:2], freqs.to(points.dtype)
+    sx, cx, sy, cy = torch.sin(w * x), torch.cos(w * x), torch.sin(w * y), torch.cos(w * y)
+    o, z, Z = torch.ones_like(x), torch.zeros_like(x), torch.zeros_like(sx)
+    return (torch.cat([x, y, sx, cx, sy, cy], 1), torch.cat([o, z, w * cx, -w * sx, Z, Z], 1),
+            torch.cat([z, o, Z, Z, w * cy, -w * sy], 1),
+            torch.cat([z, z, -w * w * sx, -w * w * cx, Z, Z], 1),
+            torch.cat([z, z, Z, Z, -w * w * sy, -w * w * cy], 1), torch.zeros(len(x), 2 + 4 * len(w), dtype=x.dtype,
+                                                                         device=x.device))
+
+
+def _gate_jet(U, V, Z):
+    """The jet of ``U + Z (V - U)``."""
+    d, dx, dy, dxx, dyy, dxy = (a - b for a, b in zip(V, U))
+    z, zx, zy, zxx, zyy, zxy = Z
+    return (U[0] + z * d, U[1] + zx * d + z * dx, U[2] + zy * d + z * dy,
+            U[3] + zxx * d + 2 * zx * dx + z * dxx, U[4] + zyy * d + 2 * zy * dy + z * dyy,
+            U[5] + zxy * d + zx * dy + zy * dx + z * dxy)
+
+
+def _as_derivatives(jet, order):
+    """A jet -> the (values, gradients (N, m, 2), Hessians (N, m, 2, 2)) of
+    :func:`pino._lstsq.feature_derivatives`, up to ``order``."""
+    v, gx, gy, hxx, hyy, hxy = jet
+    out = (v, torch.stack([gx, gy], -1),
+           torch.stack([torch.stack([hxx, hxy], -1), torch.stack([hxy, hyy], -1)], -2))
+    return out[:order + 1]
+
+
 class _Body(nn.Module):
     """The feature part of :class:`PINNModule`: reference points (N, 2) -> (N, basis + ridge)."""
 
@@ -372,6 +419,20 @@ class _Body(nn.Module):
             Z = torch.tanh(layer(H))
             H = (1 - Z) * U + Z * V
         return torch.tanh(self.basis(H))
+
+    def gated_jet(self, points):
+        """Values and derivatives of :meth:`gated` at points (N, 2) in closed form: a tuple
+        (u, u_x, u_y, u_xx, u_yy, u_xy) of (N, basis) tensors, differentiable."""
+        phi = _fourier_jet(points, self.freqs)
+        U, V = _tanh_jet(_linear_jet(phi, self.enc_u)), _tanh_jet(_linear_jet(phi, self.enc_v))
+        H = _tanh_jet(_linear_jet(phi, self.input))
+        for layer in self.hidden:
+            H = _gate_jet(U, V, _tanh_jet(_linear_jet(H, layer)))
+        return _tanh_jet(_linear_jet(H, self.basis))
+
+    def gated_derivatives(self, points, order=2):
+        """:meth:`gated_jet` in the format of :func:`pino._lstsq.feature_derivatives`."""
+        return _as_derivatives(self.gated_jet(points), order)
 
     def forward(self, points):
         out = self.gated(points)

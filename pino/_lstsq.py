@@ -32,7 +32,7 @@ import torch
 from ._encoding import DIRICHLET, NEUMANN, ROBIN
 
 __all__ = ["RandomFeatures", "random_features", "feature_derivatives", "lstsq_solve",
-           "LstsqResult", "DEFAULT_WEIGHTS"]
+           "lstsq_system", "svd_solve", "LstsqResult", "DEFAULT_WEIGHTS"]
 
 #: Row-group weights (multiplying the root-mean-square residual of each group).
 DEFAULT_WEIGHTS = {"pde": 1.0, "dirichlet": 10.0, "neumann": 10.0, "robin": 10.0}
@@ -158,12 +158,16 @@ class LstsqResult:
         return lin
 
 
-def _rows(features, enc, dtype, device, chunk):
-    """Unweighted row blocks {group: (A (n, m+1), b (n,))}, float64."""
+def _rows(features, enc, dtype, device, chunk, derivatives=None):
+    """Unweighted row blocks {group: (A (n, m+1), b (n,))}, float64. ``derivatives(points,
+    order)`` replaces :func:`feature_derivatives` (e.g. a differentiable closed form)."""
+    if derivatives is None:
+        def derivatives(P, order):
+            return feature_derivatives(features, P, order=order, chunk=chunk)
     C = torch.as_tensor(enc.coefficients, dtype=torch.float64, device=device)
     need2 = bool(torch.any(C[3:] != 0))
     X = torch.as_tensor(enc.interior, dtype=dtype, device=device)
-    d = feature_derivatives(features, X, order=2 if need2 else 1, chunk=chunk)
+    d = derivatives(X, 2 if need2 else 1)
     v, J = d[0].double(), d[1].double()
     L = C[0] * v + C[1] * J[..., 0] + C[2] * J[..., 1]
     if need2:
@@ -181,10 +185,10 @@ def _rows(features, enc, dtype, device, chunk):
         g = torch.as_tensor(enc.boundary_g[sel], dtype=torch.float64, device=device)
         one = torch.ones(len(P), 1, dtype=torch.float64, device=device)
         if code == DIRICHLET:
-            (v,) = feature_derivatives(features, P, order=0, chunk=chunk)
+            v = derivatives(P, 0)[0]
             blocks[name] = (torch.cat([v.double(), one], 1), g)
             continue
-        v, J = (a.double() for a in feature_derivatives(features, P, order=1, chunk=chunk))
+        v, J = (a.double() for a in derivatives(P, 1)[:2])
         D = torch.as_tensor(enc.boundary_directions[sel], dtype=torch.float64, device=device)
         dn = torch.einsum("nmk,nk->nm", J, D)
         if code == NEUMANN:
@@ -218,24 +222,11 @@ def lstsq_solve(features, enc, *, weights=None, rcond=1e-12, ridge=0.0, chunk=10
     if not (rcond >= 0 and ridge >= 0):
         raise ValueError(f"lstsq_solve: rcond and ridge must be >= 0, got {rcond}, {ridge}")
     t0 = time.perf_counter()
-    dtype, device = _module_dtype_device(features)
-    blocks = _rows(features, enc, dtype, device, chunk)
-    m1 = next(iter(blocks.values()))[0].shape[1]
-    A = torch.cat([w[k] / math.sqrt(len(b)) * Ak for k, (Ak, b) in blocks.items()])
-    b = torch.cat([w[k] / math.sqrt(len(b)) * b for k, (Ak, b) in blocks.items()])
+    A, b, blocks = lstsq_system(features, enc, w, chunk=chunk)
+    m1 = A.shape[1]
     if not torch.all(torch.isfinite(A)):
         raise ValueError("lstsq_solve: the feature derivatives are not finite; is the network smooth?")
-    cn = torch.linalg.vector_norm(A, dim=0)
-    cn = torch.where(cn > 0, cn, torch.ones_like(cn))
-    U, S, Vh = torch.linalg.svd(A / cn, full_matrices=False)
-    keep = S > rcond * S[0]
-    if ridge > 0:
-        lam = ridge * S[0]
-        filt = torch.where(keep, S / (S**2 + lam**2), torch.zeros_like(S))
-    else:
-        filt = torch.where(keep, 1 / torch.where(keep, S, torch.ones_like(S)), torch.zeros_like(S))
-    coef = Vh.T @ (filt * (U.T @ b))
-    sol = coef / cn
+    sol, S, keep = svd_solve(A, b, rcond, ridge)
     rel = float(torch.linalg.vector_norm(A @ sol - b) / max(float(torch.linalg.vector_norm(b)), 1e-300))
     residuals = {k: float(torch.sqrt(torch.mean((Ak @ sol - bk) ** 2))) for k, (Ak, bk) in blocks.items()}
     kept = S[keep]
@@ -246,3 +237,32 @@ def lstsq_solve(features, enc, *, weights=None, rcond=1e-12, ridge=0.0, chunk=10
         info={"m": m1 - 1, "weights": w, "rcond": rcond, "ridge": ridge,
               "rows": {k: int(len(bk)) for k, (_, bk) in blocks.items()}},
     )
+
+
+def lstsq_system(features, enc, weights=None, *, chunk=1024, derivatives=None):
+    """The weighted least-squares system ``(A (n, m + 1), b (n,), blocks)`` of
+    :func:`lstsq_solve` (float64; ``blocks`` the unweighted ``{group: (A_g, b_g)}``);
+    ``weights``: the full dict of group weights (default :data:`DEFAULT_WEIGHTS`);
+    ``derivatives(points, order)``: see ``_rows`` (then A is differentiable)."""
+    w = weights or DEFAULT_WEIGHTS
+    dtype, device = _module_dtype_device(features)
+    blocks = _rows(features, enc, dtype, device, chunk, derivatives)
+    A = torch.cat([w[k] / math.sqrt(len(b)) * Ak for k, (Ak, b) in blocks.items()])
+    b = torch.cat([w[k] / math.sqrt(len(b)) * b for k, (Ak, b) in blocks.items()])
+    return A, b, blocks
+
+
+def svd_solve(A, b, rcond=1e-12, ridge=0.0):
+    """Least-squares solution of ``A x = b`` with unit-norm column scaling and a truncated
+    (``rcond``, relative) or Tikhonov-filtered (``ridge``) SVD. Returns ``(x, S, keep)``
+    (singular values of the scaled matrix and the mask of those kept)."""
+    cn = torch.linalg.vector_norm(A, dim=0)
+    cn = torch.where(cn > 0, cn, torch.ones_like(cn))
+    U, S, Vh = torch.linalg.svd(A / cn, full_matrices=False)
+    keep = S > rcond * S[0]
+    if ridge > 0:
+        lam = ridge * S[0]
+        filt = torch.where(keep, S / (S**2 + lam**2), torch.zeros_like(S))
+    else:
+        filt = torch.where(keep, 1 / torch.where(keep, S, torch.ones_like(S)), torch.zeros_like(S))
+    return (Vh.T @ (filt * (U.T @ b))) / cn, S, keep

@@ -68,10 +68,10 @@ from ._encoding import (DIRICHLET, NEUMANN, ROBIN, _boundary, _check_family,
                         _compiled, _physical_coefficients, _rasterise, encode)
 from ._checkpoint import read_meta
 from ._hypino import MODELS, HyperNetwork, boundary_operator, load_hypino, point_derivatives
-from ._lstsq import DEFAULT_WEIGHTS, lstsq_solve
+from ._lstsq import DEFAULT_WEIGHTS, lstsq_solve, lstsq_system, svd_solve
 
 __all__ = ["solve_hypino", "NetworkSum", "ZeroShotNetwork", "physics_residuals", "physics_loss",
-           "residual_encoding", "train_physics"]
+           "residual_encoding", "train_physics", "finetune_projected"]
 
 _GROUPS = {DIRICHLET: "dirichlet", NEUMANN: "neumann", ROBIN: "robin"}
 _TRAIN_HINT = ("train one with `pino train hypino --out runs/hypino --samples 20000 --epochs 50` "
@@ -315,29 +315,34 @@ def train_physics(net, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, seconds
     counts are then upper bounds; None = no limit). A phase that ends worse than it began
     (or not finite) is undone. Returns a dict: steps and iterations done, seconds, loss
     before and after each phase, ``adam_undone``, ``lbfgs_undone``."""
-    torch.manual_seed(seed)
     p0 = next(iter(net.parameters()))
     T = _tensors(enc, p0.dtype, p0.device)
-    params = [p for p in net.parameters()]
+    return _minimise(net, list(net.parameters()), lambda: physics_loss(net, enc, _cache=T),
+                     adam_steps, lbfgs_iters, lr, seed, seconds)
+
+
+def _minimise(net, params, loss_fn, adam_steps, lbfgs_iters, lr, seed, seconds):
+    """Adam then L-BFGS on ``loss_fn()`` over ``params`` (of ``net``); see train_physics."""
+    torch.manual_seed(seed)
     for p in params:
         p.requires_grad_(True)
     limit_a, limit_l = (None, None) if seconds is None else seconds
     info = {"adam_steps": 0, "lbfgs_iterations": 0, "lbfgs_undone": False}
     t0 = time.perf_counter()
-    info["loss_start"] = float(physics_loss(net, enc, _cache=T).detach())
+    info["loss_start"] = float(loss_fn().detach())
     start_state = copy.deepcopy(net.state_dict())
     opt = torch.optim.Adam(params, lr=lr)
     for _ in range(int(adam_steps)):
         if limit_a is not None and time.perf_counter() - t0 >= limit_a:
             break
         opt.zero_grad(set_to_none=True)
-        loss = physics_loss(net, enc, _cache=T)
+        loss = loss_fn()
         loss.backward()
         opt.step()
         info["adam_steps"] += 1
     info["adam_seconds"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    before = float(physics_loss(net, enc, _cache=T).detach())
+    before = float(loss_fn().detach())
     info["loss_adam"] = before
     info["adam_undone"] = not (math.isfinite(before) and before <= info["loss_start"])
     if info["adam_undone"]:
@@ -352,7 +357,7 @@ def train_physics(net, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, seconds
 
         def closure():
             lb.zero_grad(set_to_none=True)
-            loss = physics_loss(net, enc, _cache=T)
+            loss = loss_fn()
             loss.backward()
             return loss
 
@@ -371,14 +376,93 @@ def train_physics(net, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, seconds
                 break
             done = n
         info["lbfgs_iterations"] = int(done)
-        after = float(physics_loss(net, enc, _cache=T).detach())
+        after = float(loss_fn().detach())
         if info.get("lbfgs_failed") or not (math.isfinite(after) and after <= before):
             net.load_state_dict(saved)
             info["lbfgs_undone"] = True
     info["lbfgs_seconds"] = time.perf_counter() - t1
-    info["loss_end"] = float(physics_loss(net, enc, _cache=T).detach())
+    info["loss_end"] = float(loss_fn().detach())
     for p in params:
         p.requires_grad_(False)
+    return info
+
+
+def _fixed_columns(total, enc, T, A, basis):
+    """The columns of the least-squares system that fine-tuning keeps fixed: the first
+    network's ridge features and bias (from its system ``A``) and, for every further
+    network of the sum, its whole output (one column: L U_j, B U_j, times its factor)."""
+    cols = [A[:, basis:]]
+    w = DEFAULT_WEIGHTS
+    for c, other in zip(total.factors[1:], total.nets[1:]):
+        r = physics_residuals(other, enc, _cache=T)
+        data = {"pde": T["f"], **{name: T["g"][T["kind"] == code] for code, name in _GROUPS.items()}}
+        col = torch.cat([w[k] / math.sqrt(len(v)) * (v + data[k]) for k, v in r.items()])
+        cols.append(float(c) * col.double()[:, None])
+    return torch.cat(cols, 1)
+
+
+def finetune_projected(total, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, seconds=None,
+                       rcond=1e-12):
+    """Fine-tune the generated features of a sum whose output layers were solved by least
+    squares, by variable projection: the output weights are eliminated (always the
+    least-squares optimum for the current features), and Adam then L-BFGS (as
+    :func:`train_physics`) lower the resulting reduced loss over the generated layers of
+    ``total.nets[0]`` (a :class:`PINNModule` with ridge features).
+
+    With the system ``[G(theta) F] w = b`` (G: the generated features, differentiable
+    through their closed-form derivatives; F: the fixed columns, ridge features, bias and
+    the other networks of the sum, whose factors are solved too), the reduced loss is
+    ``||(I - Q Q^T)(G w_G - b)||^2`` minimised over ``w_G`` (Q: an orthonormal basis of F's
+    range, truncated at ``rcond``); by the envelope theorem its gradient is that at fixed
+    optimal ``w_G``. Gradient steps on the features with the output weights as free
+    parameters fail here: least-squares weights are large and cancel, and a step spoils
+    them. At the end the output layer and factors are set to the optimum; if the physics
+    loss is not lower than before, everything is undone. Returns train_physics's dict plus
+    ``loss_lstsq`` and ``loss_final`` (physics losses) and ``undone``.
+    """
+    net = total.nets[0]
+    body, basis = net.body, net.config["basis"]
+    if body.ridge is None:
+        raise ValueError("finetune_projected: the first network must have ridge features "
+                         "(generate it with module(i, ridge=True)) and a least-squares head")
+    p0 = next(iter(net.parameters()))
+    T = _tensors(enc, p0.dtype, p0.device)
+    before = float(physics_loss(total, enc, _cache=T).detach())
+    saved = copy.deepcopy(total.state_dict())
+    with torch.no_grad():
+        A, b, _ = lstsq_system(body, enc)
+        F = _fixed_columns(total, enc, T, A, basis)
+        cn = torch.linalg.vector_norm(F, dim=0)
+        cn = torch.where(cn > 0, cn, torch.ones_like(cn))
+        U, S, Vh = torch.linalg.svd(F / cn, full_matrices=False)
+        keep = S > rcond * S[0]
+        Q, U, S, Vh = U[:, keep], U[:, keep], S[keep], Vh[keep]
+        bt = b - Q @ (Q.T @ b)
+
+    def projected():
+        G = lstsq_system(body, enc, derivatives=body.gated_derivatives)[0][:, :basis]
+        return G, G - Q @ (Q.T @ G)
+
+    def loss_fn():
+        _, Gt = projected()
+        w = svd_solve(Gt.detach(), bt, rcond)[0]
+        return (Gt @ w - bt).pow(2).sum()
+
+    params = [p for name, p in body.named_parameters() if not name.startswith("ridge.")]
+    info = _minimise(net, params, loss_fn, adam_steps, lbfgs_iters, lr, seed, seconds)
+    with torch.no_grad():
+        G, Gt = projected()
+        wg = svd_solve(Gt, bt, rcond)[0]
+        cf = Vh.T @ ((U.T @ (b - G @ wg)) / S) / cn
+        ridge = body.ridge.out_features
+        net.out.weight.copy_(torch.cat([wg, cf[:ridge]])[None].to(net.out.weight))
+        net.out.bias.copy_(cf[ridge:ridge + 1].to(net.out.bias))
+        total.factors[1:] = total.factors[1:] * cf[ridge + 1:].to(total.factors)
+    after = float(physics_loss(total, enc, _cache=T).detach())
+    info["undone"] = not (math.isfinite(after) and after <= before)
+    if info["undone"]:
+        total.load_state_dict(saved)
+    info["loss_lstsq"], info["loss_final"] = before, min(after, before) if math.isfinite(after) else before
     return info
 
 
@@ -513,14 +597,13 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
 
     t0 = time.perf_counter()
     ft_info = None
-    if finetune:
-        if not lstsq:
-            # float32 is about 2x faster here; a least-squares head is not: its output
-            # weights are large and cancel, which float32 rounding would spoil
-            total.float()
-        ft_info = train_physics(total, enc, int(finetune), min(int(finetune), 200),
-                                lr=1e-4 if lstsq else 1e-3, seed=seed)
+    if finetune and lstsq:
+        ft_info = finetune_projected(total, enc, int(finetune), min(int(finetune), 200), seed=seed)
+    elif finetune:
+        total.float()                          # about 2x faster than float64 here
+        ft_info = train_physics(total, enc, int(finetune), min(int(finetune), 200), seed=seed)
         total.double()
+    if finetune:
         stages.append({"stage": "finetune", **_summary(total, enc, cache)})
     timings["finetune"] = time.perf_counter() - t0
 

@@ -14,9 +14,9 @@ from manufactured import Dirichlet, Neumann, Problem, div, grad, laplacian, manu
 from pino._checkpoint import save_checkpoint
 from pino._encoding import encode
 from pino._hypino import HyperNetwork
-from pino._lstsq import lstsq_solve
-from pino._zeroshot import (NetworkSum, _RasterContext, _summary, physics_loss, residual_encoding,
-                            solve_hypino)
+from pino._lstsq import DEFAULT_WEIGHTS, lstsq_solve
+from pino._zeroshot import (NetworkSum, _RasterContext, _summary, finetune_projected, physics_loss,
+                            residual_encoding, solve_hypino)
 
 TINY = {"resolution": 32, "channels": [8, 8, 8, 8], "groups": 4, "embed": 16, "latent": 16,
         "queries": 2, "heads": 2, "target": {"frequencies": 3, "width": 16, "depth": 2, "basis": 16,
@@ -235,3 +235,29 @@ def test_missing_model_says_how_to_get_one(poisson, tmp_path):
         solve_hypino(poisson, model=3)
     with pytest.raises(ValueError, match="refine must be"):
         solve_hypino(poisson, model=_net(TINY), refine=-1)
+
+
+def test_projected_finetune_after_lstsq_lowers_the_loss(poisson):
+    """lstsq + finetune: variable projection (output weights always the least-squares
+    optimum) lowers the loss below the least-squares head's, also for a refined sum; the
+    output layer it leaves is the optimum for its features."""
+    net = _net({**TINY, "target": {**TINY["target"], "ridge": 24}})     # leaves room to improve
+    ls = solve_hypino(poisson, model=net, lstsq=True, h=0.4)
+    ft = solve_hypino(poisson, model=net, lstsq=True, finetune=10, h=0.4)
+    info = ft.info["finetune_info"]
+    assert info["loss_final"] == pytest.approx(ft.info["residual"]["loss"], rel=1e-9)
+    assert info["loss_lstsq"] == pytest.approx(ls.info["residual"]["loss"], rel=1e-9)
+    assert ft.info["residual"]["loss"] < 0.7 * ls.info["residual"]["loss"] and not info["undone"]
+    assert ft.error(EXACT, relative=True) < ls.error(EXACT, relative=True)
+    # the final head is optimal: re-solving it changes (almost) nothing
+    module = ft.network.module.nets[0]
+    enc = ft.network.encoding
+    res = lstsq_solve(module.body, enc)
+    assert sum(
+        DEFAULT_WEIGHTS[k] ** 2 * v ** 2 for k, v in res.residuals.items()) >= 0.99 * ft.info["residual"]["loss"]
+    # with refinement: the corrections' factors are re-solved with the head
+    rf = solve_hypino(poisson, model=net, lstsq=True, refine=1, finetune=5, h=0.4)
+    assert rf.info["n_networks"] == 2
+    assert rf.info["residual"]["loss"] < rf.info["stages"][-2]["loss"]
+    with pytest.raises(ValueError, match="ridge features"):
+        finetune_projected(NetworkSum([_net(TINY).generate(enc).module(0).double()], [1.0]), enc, 1, 1)
