@@ -53,7 +53,7 @@ from ._encoding import (CHANNELS, COEFFICIENT_BOUND, DIRICHLET, NEUMANN, ROBIN, 
                         _inside, _rasterise)
 from ._fit import fit
 
-__all__ = ["rasterise_sample", "SampleRasters", "TargetPINN", "PINNModule", "HyperNetwork",
+__all__ = ["rasterise_sample", "SampleRasters", "scale_rasters", "TargetPINN", "PINNModule", "HyperNetwork",
            "GeneratedPINNs", "hypino_loss", "hypino_batch", "train_hypino", "load_hypino",
            "heldout_errors",
            "DEFAULT_CONFIG", "LOSS_WEIGHTS"]
@@ -200,6 +200,26 @@ def rasterise_sample(sample, resolution=64, seed=1) -> SampleRasters:
     if not np.all(np.isfinite(rasters)):
         raise ValueError(f"rasterise_sample: the sample {sample.seed} has non-finite data")
     return SampleRasters(coefficients=c * scale, scale=float(scale), rasters=rasters)
+
+
+def scale_rasters(rasters, factor):
+    """The rasters (B, C, R, R) of the same problems with all data (boundary values and the
+    log-compressed source) multiplied by ``factor`` > 0 (a number or (B,)): the solution of
+    a linear problem scales by the same factor. The masks and Robin's alpha are unchanged.
+
+    >>> r = torch.zeros(1, len(CHANNELS), 4, 4)
+    >>> scale_rasters(r, 2.0).shape
+    torch.Size([1, 9, 4, 4])
+    """
+    f = torch.as_tensor(factor, dtype=rasters.dtype, device=rasters.device).reshape(-1, 1, 1)
+    if not bool(torch.all(f > 0)):
+        raise ValueError(f"scale_rasters: factor must be positive, got {factor!r}")
+    out = rasters.clone()
+    for ch in ("dirichlet_value", "neumann_value", "robin_value"):
+        out[:, _VALUE[ch]] = out[:, _VALUE[ch]] * f
+    src = out[:, _VALUE["source"]]
+    out[:, _VALUE["source"]] = torch.sign(src) * torch.log1p(torch.expm1(src.abs()) * f)
+    return out
 
 
 def _as_inputs(items, resolution):
@@ -637,11 +657,15 @@ class HyperNetwork(nn.Module):
                 for name, shape in self.target.shapes.items()}
 
     @torch.no_grad()
-    def generate(self, items) -> "GeneratedPINNs":
+    def generate(self, items, data_scale=None) -> "GeneratedPINNs":
         """The target networks of Encodings (``pino.encode(problem, resolution=R)``), Samples
-        or SampleRasters (one or a list), in the reference frame of each."""
+        or SampleRasters (one or a list), in the reference frame of each. ``data_scale``
+        (a number or one per item): generate for the problems with all data multiplied by
+        it (:func:`scale_rasters`); the networks then approximate ``data_scale * u``."""
         p = next(self.parameters())
         rasters, coefs = _as_inputs(items, self.resolution)
+        if data_scale is not None:
+            rasters = scale_rasters(rasters, data_scale)
         was = self.training
         self.eval()
         w = self(rasters.to(p.device, p.dtype), coefs.to(p.device, p.dtype))

@@ -52,7 +52,7 @@ def _cmd_solve(args):
         options["order"] = args.order
     if args.dt is not None:
         options["dt"] = args.dt
-    for name in ("model", "refine", "finetune", "n"):
+    for name in ("model", "refine", "finetune", "normalise", "n"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     if args.lstsq:
@@ -186,6 +186,8 @@ def parser():
     s.add_argument("--refine", type=int, default=None, help="method hypino: refinement steps")
     s.add_argument("--lstsq", action="store_true", help="method hypino: least-squares head")
     s.add_argument("--finetune", type=int, default=None, help="method hypino: fine-tuning steps")
+    s.add_argument("--normalise", type=int, default=None,
+                   help="method hypino: amplitude-normalisation passes (default 2; 0: off)")
     s.add_argument("-o", "--output", default="out", help="output folder (default: out)")
     s.set_defaults(run=_cmd_solve)
     q = sub.add_parser("plot", help="render a .vtu file to a PNG picture")

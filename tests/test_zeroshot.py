@@ -261,3 +261,27 @@ def test_projected_finetune_after_lstsq_lowers_the_loss(poisson):
     assert rf.info["residual"]["loss"] < rf.info["stages"][-2]["loss"]
     with pytest.raises(ValueError, match="ridge features"):
         finetune_projected(NetworkSum([_net(TINY).generate(enc).module(0).double()], [1.0]), enc, 1, 1)
+
+
+def test_amplitude_normalisation_asks_about_scaled_data(tiny, poisson):
+    """The rasters of a problem with all data times k are the scaled rasters of the problem
+    (so ``generate(enc, data_scale=k)`` answers for k times the data), and the normalised
+    solve returns that network divided by k."""
+    from pino._hypino import scale_rasters
+
+    k = 37.0
+    scaled = Problem(SQUARE, -laplacian(u) + k * 0.5, {"wall": Dirichlet(k * EXACT)})   # -Δ(k u) = -k/2
+    a, b = encode(poisson, resolution=32), encode(scaled, resolution=32)
+    ra = scale_rasters(torch.as_tensor(a.channels())[None], k)[0].numpy()
+    assert np.allclose(ra, b.channels(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="positive"):
+        scale_rasters(torch.as_tensor(a.channels())[None], -1.0)
+    off = solve_hypino(poisson, model=tiny, h=0.4, normalise=0)
+    on = solve_hypino(poisson, model=tiny, h=0.4, normalise=2)
+    assert off.info["data_scale"] == 1.0 and on.info["data_scale"] != 1.0
+    kk = on.info["data_scale"]
+    P = np.random.default_rng(1).uniform(-1, 1, (20, 2))
+    direct = np.asarray(tiny.generate(a, data_scale=kk).predict(P))[0] / kk
+    assert np.allclose(on.network(P), direct, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="normalise"):
+        solve_hypino(poisson, model=tiny, normalise=-1)
