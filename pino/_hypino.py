@@ -966,7 +966,7 @@ def _relative_l2(net, val, chunk=64):
 def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, workers=2,
                  device=None, resume=True, stop_after=None, max_seconds=None, log=print,
                  model_config=None, n_val=32, points=(256, 128), pool=(1024, 256),
-                 weight_decay=0.0, loss_weights=None, clip=1.0):
+                 weight_decay=0.0, loss_weights=None, clip=1.0, init=None):
     """Train a :class:`HyperNetwork` on ``n_samples`` random problems; checkpoints in ``out``.
 
     Sample ``i`` is ``random_problem((seed, i), "mixed")`` with ``pool`` (interior, boundary)
@@ -981,7 +981,10 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     of each batch, and gradients are averaged (gloo on CPU, nccl on CUDA): the update equals
     the single-process one. Only rank 0 logs and writes checkpoints. See
     :func:`pino._fit.fit` for ``resume``, ``stop_after`` and ``max_seconds``. ``clip``: the
-    gradient norm is clipped to this (after averaging; None: no clipping).
+    gradient norm is clipped to this (after averaging; None: no clipping). ``init``: start
+    from the weights of a trained model (a shipped name or a checkpoint folder, as
+    :func:`load_hypino`; its architecture unless ``model_config`` is given, which must then
+    agree) with a fresh learning-rate schedule, e.g. to train the shipped model further.
     Returns ``(model, history)``.
     """
     for name, v in (("n_samples", n_samples), ("epochs", epochs), ("batch", batch)):
@@ -993,7 +996,17 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     say = log if par.main else quiet
     try:
         torch.manual_seed(seed)
-        model = HyperNetwork(model_config).to(device)
+        start_from = None
+        if init is not None:
+            start_from = load_hypino(init, device="cpu")
+            if model_config is not None and HyperNetwork(model_config).config != start_from.config:
+                raise ValueError(f"train_hypino: init={init!r} has another architecture than "
+                                 "model_config; leave model_config out to use init's")
+            model_config = start_from.config
+        model = HyperNetwork(model_config)
+        if start_from is not None:
+            model.load_state_dict(start_from.state_dict())
+        model = model.to(device)
         par.broadcast(model)
         R = model.resolution
         t0 = time.perf_counter()
@@ -1011,7 +1024,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             "kind": "hypino", "n_samples": n_samples, "epochs": epochs, "batch": batch, "lr": lr,
             "seed": seed, "weight_decay": weight_decay, "points": list(points), "pool": list(pool),
             "n_val": n_val, "loss_weights": {**LOSS_WEIGHTS, **(loss_weights or {})}, "clip": clip,
-            "model": model.config}))
+            "model": model.config, **({"init": str(init)} if init is not None else {})}))
         steps_per_epoch = math.ceil(n_samples / batch)
         start = 0
         if resume and os.path.exists(os.path.join(out, "meta.json")):

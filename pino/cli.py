@@ -142,7 +142,7 @@ def _cmd_train_hypino(args):
         train_hypino(args.out, n_samples=args.samples, epochs=args.epochs, batch=args.batch,
                      lr=args.lr, seed=args.seed, workers=args.workers or 2, device=args.device,
                      max_seconds=args.max_seconds, model_config=_model_config(args.config),
-                     n_val=args.val, stop_after=args.stop_after,
+                     n_val=args.val, stop_after=args.stop_after, init=args.init,
                      log=lambda line: print(line, flush=True))
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -228,7 +228,8 @@ def parser():
                     help="FNO zero padding: a fraction of the grid (0.25), or grid points (8)")
     tr.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--init", default=None, help="start from this checkpoint's weights")
+    tr.add_argument("--init", default=None,
+                    help="start from this checkpoint's weights (hypino: also a shipped model's name)")
     tr.add_argument("--max-seconds", type=float, default=None,
                     help="stop (with a checkpoint) after this long")
     tr.add_argument("--samples", type=int, default=1000,

@@ -247,6 +247,14 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
         train_hypino(part, **{**opts, "lr": 2e-3})
     with pytest.raises(ValueError, match="no hypernetwork"):
         load_hypino(str(tmp_path / "nothing"))
+    # a warm start takes the trained weights (and architecture) and goes on from there
+    more = str(tmp_path / "more")
+    zero = {**opts, "epochs": 1, "lr": 1e-12}
+    warm, _ = train_hypino(more, **{k: v for k, v in zero.items() if k != "model_config"}, init=full)
+    assert warm.config == loaded.config and read_meta(more)["config"]["init"] == full
+    assert np.allclose(warm.predict(s, P), loaded.predict(s, P), atol=1e-5)
+    with pytest.raises(ValueError, match="another architecture"):
+        train_hypino(str(tmp_path / "bad"), **{**zero, "model_config": {**TINY, "latent": 8}}, init=full)
 
 
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
