@@ -53,10 +53,9 @@ from ._encoding import (CHANNELS, COEFFICIENT_BOUND, DIRICHLET, NEUMANN, ROBIN, 
                         _inside, _rasterise)
 from ._fit import fit
 
-__all__ = ["rasterise_sample", "SampleRasters", "scale_rasters", "TargetPINN", "PINNModule", "HyperNetwork",
-           "GeneratedPINNs", "hypino_loss", "hypino_batch", "train_hypino", "load_hypino",
-           "heldout_errors",
-           "DEFAULT_CONFIG", "LOSS_WEIGHTS"]
+__all__ = ["rasterise_sample", "SampleRasters", "scale_rasters", "AMPLITUDE", "TargetPINN",
+           "PINNModule", "HyperNetwork", "GeneratedPINNs", "hypino_loss", "hypino_batch",
+           "train_hypino", "load_hypino", "heldout_errors", "DEFAULT_CONFIG", "LOSS_WEIGHTS"]
 
 MODELS = os.path.join(os.path.dirname(__file__), "models")
 
@@ -200,6 +199,12 @@ def rasterise_sample(sample, resolution=64, seed=1) -> SampleRasters:
     if not np.all(np.isfinite(rasters)):
         raise ValueError(f"rasterise_sample: the sample {sample.seed} has non-finite data")
     return SampleRasters(coefficients=c * scale, scale=float(scale), rasters=rasters)
+
+
+#: Amplitude normalisation aims generated networks at this max |U|: the median of max |u|
+#: over the interior points of the training distribution's manufactured solutions (1.46
+#: over the 1040 manufactured ones of 2000 draws; ``python bench/hypino_normalise.py``).
+AMPLITUDE = 1.5
 
 
 def scale_rasters(rasters, factor):
@@ -672,6 +677,28 @@ class HyperNetwork(nn.Module):
         self.train(was)
         return GeneratedPINNs(self.target, w)
 
+    def generate_normalised(self, rasters, coefficients, points, passes=2):
+        """Weights for a batch with amplitude normalisation: the problems are linear, so the
+        networks may be generated for all data times ``k`` (B,) and divided by ``k``; each of
+        ``passes`` rounds sets ``k`` so that max |U| at ``points`` (B, N, 2) is
+        :data:`AMPLITUDE` (the size of the training solutions). Forward passes only;
+        returns ``(weights, k)`` with the division folded into the output layer."""
+        k = torch.ones(len(rasters), dtype=rasters.dtype, device=rasters.device)
+        was = self.training
+        self.eval()
+        w = self(rasters, coefficients)
+        for _ in range(int(passes)):
+            size = self.target(points.to(rasters.dtype), w).abs().amax(1)
+            ok = torch.isfinite(size) & (size > 0)
+            size = torch.where(ok, size, torch.full_like(size, AMPLITUDE))
+            k = k * (AMPLITUDE / size).clamp(1e-3, 1e3)
+            w = self(scale_rasters(rasters, k), coefficients)
+        self.train(was)
+        w = dict(w)
+        w["out.weight"] = w["out.weight"] / k[:, None, None]
+        w["out.bias"] = w["out.bias"] / k[:, None]
+        return w, k
+
     def predict(self, items, points):
         """u of the generated networks at reference ``points`` (N, 2) or (B, N, 2): (B, N)."""
         return self.generate(items).predict(points)
@@ -930,10 +957,12 @@ def _validation(seed, n, resolution, workers=1):
     return hypino_batch(seeds, kinds, resolution, 1024, 16, workers=workers)
 
 
-def heldout_errors(model, n=8, seed=None):
+def heldout_errors(model, n=8, seed=None, normalise=0):
     """Zero-shot relative L2 of u (1024 random interior points each) on the first ``n``
     held-out validation problems of the model's training run (``seed``: its training seed
-    by default), as a numpy array. What ``val_rel_l2`` of :func:`train_hypino` averages.
+    by default), as a numpy array. What ``val_rel_l2`` of :func:`train_hypino` averages
+    (``normalise=0``); ``normalise=p``: with p passes of amplitude normalisation
+    (:meth:`HyperNetwork.generate_normalised`, as ``pino.solve`` does by default).
 
     >>> heldout_errors(load_hypino(), n=4)                  # doctest: +SKIP
     array([...])
@@ -945,18 +974,22 @@ def heldout_errors(model, n=8, seed=None):
     was = model.training
     model.eval()
     try:
-        return _relative_l2(model, val)
+        return _relative_l2(model, val, normalise=normalise)
     finally:
         model.train(was)
 
 
-def _relative_l2(net, val, chunk=64):
+def _relative_l2(net, val, chunk=64, normalise=0):
     """Per-sample relative L2 of u at the validation points (numpy (n,))."""
     errs = []
     with torch.no_grad():
         for s in range(0, len(val["coefficients"]), chunk):
             b = {k: v[s:s + chunk] for k, v in val.items()}
-            w = net(b["rasters"].float(), b["coefficients"])
+            if normalise:
+                P = torch.cat([b["interior"], b["boundary"]], 1)
+                w, _ = net.generate_normalised(b["rasters"].float(), b["coefficients"], P, normalise)
+            else:
+                w = net(b["rasters"].float(), b["coefficients"])
             u = net.target(b["interior"], w)
             ex = b["derivatives"][..., 0]
             errs.append((torch.linalg.vector_norm(u - ex, dim=1) / torch.linalg.vector_norm(ex, dim=1)).cpu())

@@ -8,7 +8,7 @@ The path of one solve (all in the reference frame of :func:`pino.encode`, float6
    amplitude normalisation (``normalise`` passes, default 2): the problem is linear, so the
    hypernetwork is asked about the problem with all data (source and boundary values)
    times ``k`` and its answer divided by ``k``; each pass sets ``k`` so that the generated
-   network's max |U| is :data:`AMPLITUDE` (1.3, the median max |u| of the training
+   network's max |U| is :data:`pino._hypino.AMPLITUDE` (1.5, the median max |u| of the training
    distribution). Solutions far smaller or larger than those it was trained on are out of
    its range otherwise (on the seven HyPINO problems: median relative L2 0.82 without,
    0.32 with; on held-out training-distribution problems it changes nothing).
@@ -79,7 +79,8 @@ import fem
 from ._encoding import (DIRICHLET, NEUMANN, ROBIN, _boundary, _check_family,
                         _compiled, _physical_coefficients, _rasterise, encode)
 from ._checkpoint import read_meta
-from ._hypino import MODELS, HyperNetwork, boundary_operator, load_hypino, point_derivatives
+from ._hypino import (MODELS, GeneratedPINNs, HyperNetwork, _as_inputs, boundary_operator,
+                      load_hypino, point_derivatives)
 from ._lstsq import DEFAULT_WEIGHTS, lstsq_solve, lstsq_system, svd_solve
 
 __all__ = ["solve_hypino", "NetworkSum", "ZeroShotNetwork", "physics_residuals", "physics_loss",
@@ -526,34 +527,17 @@ def _check_options(refine, lstsq, finetune, h, order, normalise=0):
         raise ValueError(f"solve_hypino: order must be 1, 2 or 3, got {order!r}")
 
 
-#: The amplitude normalisation aims the generated network at this max |U|: the median of
-#: max |u| over the interior points of the training distribution's manufactured solutions
-#: (1.30 over 300 draws of ``random_problem(seed, "mixed")``; see ``_generate``).
-AMPLITUDE = 1.3
-
-
 def _generate(model, enc, dtype, ridge, passes=2):
-    """The network generated for ``enc``, after ``passes`` rounds of amplitude
-    normalisation: the problem is linear, so the hypernetwork may be asked about the
-    problem with all data times ``k`` (any k > 0) and its answer divided by k. Each round
-    sets k so that the generated network's max |U| at the encoding's points is
-    :data:`AMPLITUDE`, the size of the solutions it was trained on (far smaller or larger
-    solutions are out of its range). Forward passes only. Returns ``(net, k)``."""
-    k = 1.0
-    net = model.generate(enc).module(0, ridge=ridge).to(dtype)
-    P = torch.as_tensor(np.concatenate([enc.interior, enc.boundary_points]), dtype=dtype,
-                        device=next(net.parameters()).device)
-    for _ in range(int(passes)):
-        with torch.no_grad():
-            size = float(net(P).abs().max())
-        if not (math.isfinite(size) and size > 0):
-            break
-        k *= min(max(AMPLITUDE / size, 1e-3), 1e3)
-        net = model.generate(enc, data_scale=k).module(0, ridge=ridge).to(dtype)
+    """The network generated for ``enc`` (a :class:`PINNModule`), after ``passes`` rounds of
+    amplitude normalisation (:meth:`HyperNetwork.generate_normalised`; the scaled data's
+    answer divided by the scale). Returns ``(net, k)``."""
+    p = next(model.parameters())
+    rasters, coefs = _as_inputs(enc, model.resolution)
+    P = torch.as_tensor(np.concatenate([enc.interior, enc.boundary_points])[None], device=p.device)
     with torch.no_grad():
-        net.out.weight /= k
-        net.out.bias /= k
-    return net, k
+        w, k = model.generate_normalised(rasters.to(p.device, p.dtype), coefs.to(p.device, p.dtype),
+                                         P, passes)
+    return GeneratedPINNs(model.target, w).module(0, ridge=ridge).to(dtype), float(k[0])
 
 
 def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=None, order=1,
