@@ -334,3 +334,26 @@ def test_closed_form_feature_jets_match_autodiff_and_gradcheck():
 
     W = net.body.hidden[1].weight.detach().clone().requires_grad_(True)
     assert torch.autograd.gradcheck(in_weights, (W,), eps=1e-6, atol=1e-6)
+
+
+def test_generate_normalised_is_the_scaled_problem_divided_back():
+    from pino._hypino import AMPLITUDE, scale_rasters
+
+    torch.manual_seed(0)
+    model = HyperNetwork(TINY).eval()
+    b = hypino_batch([(5, 0), (5, 1)], "elliptic", 32, 64, 32)
+    R, C = b["rasters"].float(), b["coefficients"]
+    P = torch.cat([b["interior"], b["boundary"]], 1)
+    with torch.no_grad():
+        w0, k0 = model.generate_normalised(R, C, P, passes=0)
+        plain = model(R, C)
+        assert torch.equal(k0, torch.ones(2)) and all(torch.equal(w0[n], plain[n]) for n in plain)
+        w1, k1 = model.generate_normalised(R, C, P, passes=1)
+        size = model.target(P, plain).abs().amax(1)
+        assert torch.allclose(k1, AMPLITUDE / size)
+        again = model(scale_rasters(R, k1), C)
+        U1, U = model.target(P, w1), model.target(P, again) / k1[:, None]
+        assert torch.allclose(U1, U, rtol=1e-5, atol=1e-6)
+    e0 = heldout_errors(model, n=2, seed=3)
+    e1 = heldout_errors(model, n=2, seed=3, normalise=1)
+    assert e0.shape == e1.shape == (2,) and np.all(np.isfinite(e1)) and not np.allclose(e0, e1)
