@@ -1,0 +1,51 @@
+"""Zero-shot relative L2 of hypernetworks on held-out manufactured problems, side by side.
+
+    python bench/hypino_heldout.py [--models hypino FOLDER ...] [--seeds 0 1] [--n 96]
+
+For each model (a shipped name or a checkpoint folder) and each validation seed (the
+held-out set of a training run with that seed: ``pino.heldout_errors(model, n, seed)``),
+the mean and median relative L2 of u, without and with amplitude normalisation (2 passes,
+as ``pino.solve`` does). An earlier shipped model can be compared by extracting it from
+git history into a folder, e.g. for the first CPU-trained model::
+
+    mkdir -p /tmp/hypino_v1 && for f in meta.json model.safetensors; do
+      git show 86fd9a0:pino/models/hypino/$f > /tmp/hypino_v1/$f; done
+    python bench/hypino_heldout.py --models /tmp/hypino_v1 hypino
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pino  # noqa: E402
+from pino._hypino import load_hypino  # noqa: E402
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", nargs="+", default=["hypino"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    ap.add_argument("--n", type=int, default=96)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    print("| model | validation seed | mean | median | normalised mean | normalised median |")
+    print("|---|---|---|---|---|---|")
+    for name in a.models:
+        model = load_hypino(name, device="cpu")
+        for seed in a.seeds:
+            e0 = pino.heldout_errors(model, n=a.n, seed=seed)
+            e2 = pino.heldout_errors(model, n=a.n, seed=seed, normalise=2)
+            print(f"| {name} | {seed} | {e0.mean():.3f} | {np.median(e0):.3f} | {e2.mean():.3f} | "
+                  f"{np.median(e2):.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
