@@ -10,8 +10,8 @@ The path of one solve (all in the reference frame of :func:`pino.encode`, float6
    times ``k`` and its answer divided by ``k``; each pass sets ``k`` so that the generated
    network's max |U| is :data:`pino._hypino.AMPLITUDE` (1.5, the median max |u| of the training
    distribution). Solutions far smaller or larger than those it was trained on are out of
-   its range otherwise (on the seven HyPINO problems: median relative L2 0.82 without,
-   0.32 with; on held-out training-distribution problems it changes nothing).
+   its range otherwise (on the seven HyPINO problems: median relative L2 0.73 without,
+   0.34 with; on held-out training-distribution problems it changes nothing).
 3. ``lstsq=True``: its output layer is replaced by the least-squares solution of the linear
    physics-informed problem on the encoding's points (:func:`pino.lstsq_solve` with the
    network's ``body`` as features: the generated features and the fixed ridge features).
