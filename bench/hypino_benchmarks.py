@@ -130,12 +130,11 @@ def run(name, model, n_ft, n_lft, log):
         if "finetune" in kw:
             ft = sol.info["finetune_info"]
         if "finetune" in kw and kw.get("lstsq"):
-            lft = ft
             net, sec, info = scratch_lstsq(problem, model, (ft["adam_seconds"], ft["lbfgs_seconds"]))
             rows[LSTSQ_SCRATCH] = (grid_error(name, net), sec)
             log(f"  {name:12s} lstsq scratch    rel {rows[LSTSQ_SCRATCH][0]['rel_l2']:.3e}  {sec:7.2f} s  "
                 f"adam {info['adam_steps']} lbfgs {info['lbfgs_iterations']} (finetune: adam "
-                f"{lft['adam_steps']} lbfgs {lft['lbfgs_iterations']})")
+                f"{ft['adam_steps']} lbfgs {ft['lbfgs_iterations']})")
     net, sec, info = scratch(problem, model, (ft["adam_seconds"], ft["lbfgs_seconds"]))
     rows["scratch (same time)"] = (grid_error(name, net), sec)
     log(f"  {name:12s} scratch          rel {rows['scratch (same time)'][0]['rel_l2']:.3e}  {sec:7.2f} s  "

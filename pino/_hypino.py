@@ -385,11 +385,10 @@ def _fourier_jet(points, freqs):
     x, y, w = points[:, :1], points[:, 1:2], freqs.to(points.dtype)
     sx, cx, sy, cy = torch.sin(w * x), torch.cos(w * x), torch.sin(w * y), torch.cos(w * y)
     o, z, Z = torch.ones_like(x), torch.zeros_like(x), torch.zeros_like(sx)
-    return (torch.cat([x, y, sx, cx, sy, cy], 1), torch.cat([o, z, w * cx, -w * sx, Z, Z], 1),
-            torch.cat([z, o, Z, Z, w * cy, -w * sy], 1),
+    v = torch.cat([x, y, sx, cx, sy, cy], 1)
+    return (v, torch.cat([o, z, w * cx, -w * sx, Z, Z], 1), torch.cat([z, o, Z, Z, w * cy, -w * sy], 1),
             torch.cat([z, z, -w * w * sx, -w * w * cx, Z, Z], 1),
-            torch.cat([z, z, Z, Z, -w * w * sy, -w * w * cy], 1), torch.zeros(len(x), 2 + 4 * len(w), dtype=x.dtype,
-                                                                         device=x.device))
+            torch.cat([z, z, Z, Z, -w * w * sy, -w * w * cy], 1), torch.zeros_like(v))
 
 
 def _gate_jet(U, V, Z):

@@ -32,7 +32,7 @@ import torch
 from ._encoding import DIRICHLET, NEUMANN, ROBIN
 
 __all__ = ["RandomFeatures", "random_features", "feature_derivatives", "lstsq_solve",
-           "lstsq_system", "svd_solve", "LstsqResult", "DEFAULT_WEIGHTS"]
+           "lstsq_system", "scaled_svd", "svd_solve", "LstsqResult", "DEFAULT_WEIGHTS"]
 
 #: Row-group weights (multiplying the root-mean-square residual of each group).
 DEFAULT_WEIGHTS = {"pde": 1.0, "dirichlet": 10.0, "neumann": 10.0, "robin": 10.0}
@@ -252,14 +252,20 @@ def lstsq_system(features, enc, weights=None, *, chunk=1024, derivatives=None):
     return A, b, blocks
 
 
+def scaled_svd(A, rcond=1e-12):
+    """SVD of ``A`` with its columns scaled to unit norm: ``(U, S, Vh, cn, keep)`` with
+    ``A / cn = U diag(S) Vh`` and ``keep`` the singular values above ``rcond * S[0]``."""
+    cn = torch.linalg.vector_norm(A, dim=0)
+    cn = torch.where(cn > 0, cn, torch.ones_like(cn))
+    U, S, Vh = torch.linalg.svd(A / cn, full_matrices=False)
+    return U, S, Vh, cn, S > rcond * S[0]
+
+
 def svd_solve(A, b, rcond=1e-12, ridge=0.0):
     """Least-squares solution of ``A x = b`` with unit-norm column scaling and a truncated
     (``rcond``, relative) or Tikhonov-filtered (``ridge``) SVD. Returns ``(x, S, keep)``
     (singular values of the scaled matrix and the mask of those kept)."""
-    cn = torch.linalg.vector_norm(A, dim=0)
-    cn = torch.where(cn > 0, cn, torch.ones_like(cn))
-    U, S, Vh = torch.linalg.svd(A / cn, full_matrices=False)
-    keep = S > rcond * S[0]
+    U, S, Vh, cn, keep = scaled_svd(A, rcond)
     if ridge > 0:
         lam = ridge * S[0]
         filt = torch.where(keep, S / (S**2 + lam**2), torch.zeros_like(S))

@@ -81,7 +81,7 @@ from ._encoding import (DIRICHLET, NEUMANN, ROBIN, _boundary, _check_family,
 from ._checkpoint import read_meta
 from ._hypino import (MODELS, GeneratedPINNs, HyperNetwork, _as_inputs, boundary_operator,
                       load_hypino, point_derivatives)
-from ._lstsq import DEFAULT_WEIGHTS, lstsq_solve, lstsq_system, svd_solve
+from ._lstsq import DEFAULT_WEIGHTS, lstsq_solve, lstsq_system, scaled_svd, svd_solve
 
 __all__ = ["solve_hypino", "NetworkSum", "ZeroShotNetwork", "physics_residuals", "physics_loss",
            "residual_encoding", "train_physics", "finetune_projected"]
@@ -445,11 +445,8 @@ def finetune_projected(total, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, 
     with torch.no_grad():
         A, b, _ = lstsq_system(body, enc)
         F = _fixed_columns(total, enc, T, A, basis)
-        cn = torch.linalg.vector_norm(F, dim=0)
-        cn = torch.where(cn > 0, cn, torch.ones_like(cn))
-        U, S, Vh = torch.linalg.svd(F / cn, full_matrices=False)
-        keep = S > rcond * S[0]
-        Q, U, S, Vh = U[:, keep], U[:, keep], S[keep], Vh[keep]
+        U, S, Vh, cn, keep = scaled_svd(F, rcond)
+        Q, S, Vh = U[:, keep], S[keep], Vh[keep]
         bt = b - Q @ (Q.T @ b)
 
     def projected():
@@ -466,7 +463,7 @@ def finetune_projected(total, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, 
     with torch.no_grad():
         G, Gt = projected()
         wg = svd_solve(Gt, bt, rcond)[0]
-        cf = Vh.T @ ((U.T @ (b - G @ wg)) / S) / cn
+        cf = Vh.T @ ((Q.T @ (b - G @ wg)) / S) / cn
         ridge = body.ridge.out_features
         net.out.weight.copy_(torch.cat([wg, cf[:ridge]])[None].to(net.out.weight))
         net.out.bias.copy_(cf[ridge:ridge + 1].to(net.out.bias))
