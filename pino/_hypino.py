@@ -55,7 +55,7 @@ from ._fit import fit
 
 __all__ = ["rasterise_sample", "SampleRasters", "scale_rasters", "AMPLITUDE", "TargetPINN",
            "PINNModule", "HyperNetwork", "GeneratedPINNs", "hypino_loss", "hypino_batch",
-           "train_hypino", "load_hypino", "heldout_errors", "DEFAULT_CONFIG", "LOSS_WEIGHTS"]
+           "train_hypino", "load_hypino", "heldout_errors", "fem_label", "DEFAULT_CONFIG", "LOSS_WEIGHTS"]
 
 MODELS = os.path.join(os.path.dirname(__file__), "models")
 
@@ -743,24 +743,62 @@ class GeneratedPINNs:
 # ======================================================================================
 # data and losses
 # ======================================================================================
-def _pack(seed_key, kind, resolution, n_interior, n_boundary):
-    """One random sample as arrays for training (rasters in float16)."""
+def fem_label(sample, h=0.1, order=2):
+    """u of a physics-only ``sample`` at its interior points from a finite-element solve
+    (P2 on an ``h`` mesh: about 1e-3 relative L2 of the fine-mesh solution, 0.1 s), NaN at
+    points the polygonal mesh misses; None when the solve fails (a singular system).
+
+    >>> u = fem_label(random_problem(0, kind="physics", n_interior=50))
+    >>> u.shape
+    (50,)
+    """
+    import fem  # only training with FEM labels needs it
+
+    try:
+        sol = fem.solve(sample.problem(), h=h, order=order)
+    except (np.linalg.LinAlgError, RuntimeError, ValueError, ZeroDivisionError):
+        return None
+    u = sol(sample.interior)
+    return u if np.isfinite(u).any() else None
+
+
+def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False):
+    """One random sample as arrays for training (rasters in float16). ``labelled`` (N,) marks
+    the interior points where u is known: all of a manufactured sample's, those of a
+    physics-only sample labelled by :func:`fem_label` when ``fem_labels``, else none.
+    A labelled physics-only sample is scaled (data and u: the problem is linear) so that
+    max |u| lies in [AMPLITUDE / 2, 2 AMPLITUDE], the sizes amplitude normalisation asks
+    the model about; unscaled, a weak operator makes u of size 30 and its loss dominates."""
     s = random_problem(seed_key, kind=kind, n_interior=n_interior, n_boundary=n_boundary)
     r = rasterise_sample(s, resolution)
     K, A, G = _sample_boundary_values(s, s.boundary, s.normals, s.tags)
-    D = s.derivatives if s.derivatives is not None else np.zeros((len(s.interior), 6))
-    return {"rasters": r.rasters.astype(np.float16), "coefficients": r.coefficients,
-            "interior": s.interior, "f": s.f * r.scale, "derivatives": D,
-            "manufactured": float(s.derivatives is not None), "boundary": s.boundary,
-            "normals": s.normals, "kind": K, "alpha": A, "g": s.g}
+    N = len(s.interior)
+    D = s.derivatives if s.derivatives is not None else np.zeros((N, 6))
+    labelled = np.full(N, float(s.derivatives is not None))
+    rasters, f, g = r.rasters, s.f * r.scale, s.g
+    if fem_labels and s.derivatives is None:
+        u = fem_label(s)
+        if u is not None:
+            labelled = np.isfinite(u).astype(float)
+            peak = float(np.nanmax(np.abs(u)))
+            k = float(np.clip(peak, AMPLITUDE / 2, 2 * AMPLITUDE) / peak) if peak > 0 else 1.0
+            D[:, 0] = np.where(labelled > 0, u * k, 0.0)
+            rasters = scale_rasters(torch.as_tensor(rasters)[None], k)[0].numpy()
+            f, g = f * k, g * k
+    return {"rasters": rasters.astype(np.float16), "coefficients": r.coefficients,
+            "interior": s.interior, "f": f, "derivatives": D,
+            "manufactured": float(s.derivatives is not None), "labelled": labelled,
+            "boundary": s.boundary, "normals": s.normals, "kind": K, "alpha": A, "g": g}
 
 
-def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundary=256, workers=1):
+def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundary=256, workers=1,
+                 fem_labels=False):
     """Random samples ``random_problem(seed, kind)`` for each seed (a tuple of ints), packed
     as tensors (stacked over samples): rasters (float16), scaled coefficients and source,
     interior points and exact derivatives (zeros for physics-only samples; ``manufactured``
-    flags the others), boundary points, normals, condition codes, alpha, g.
-    ``kinds``: one kind or one per seed. The same for any number of ``workers``.
+    flags the others), ``labelled`` points (u known: manufactured, or physics-only with
+    ``fem_labels``, see :func:`fem_label`), boundary points, normals, condition codes,
+    alpha, g. ``kinds``: one kind or one per seed. The same for any number of ``workers``.
 
     >>> b = hypino_batch([(0, i) for i in range(3)], resolution=32, n_interior=64, n_boundary=32)
     >>> b["rasters"].shape, b["interior"].shape
@@ -768,7 +806,8 @@ def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundar
     """
     seeds = [tuple(int(v) for v in np.ravel(s)) for s in seeds]
     kinds = [kinds] * len(seeds) if isinstance(kinds, str) else list(kinds)
-    make = partial(_pack_star, resolution=resolution, n_interior=n_interior, n_boundary=n_boundary)
+    make = partial(_pack_star, resolution=resolution, n_interior=n_interior, n_boundary=n_boundary,
+                   fem_labels=fem_labels)
     jobs = list(zip(seeds, kinds))
     if workers <= 1 or len(jobs) <= 1:
         packed = [make(j) for j in jobs]
@@ -825,8 +864,9 @@ def hypino_loss(target, weights, batch, loss_weights=None):
     ``batch`` (tensors, see :func:`hypino_batch`): ``coefficients`` (B, 6), ``interior``
     (B, N, 2), ``f`` (B, N), ``derivatives`` (B, N, 6), ``manufactured`` (B,), and
     ``boundary``/``normals`` (B, M, 2), ``kind``/``alpha``/``g`` (B, M). Parts: PDE residual
-    ``sum_k c_k D_k u - f``; for manufactured samples u and its five derivatives against
-    the exact ones; Dirichlet ``u - g``, Neumann ``du/dn - g``, Robin ``du/dn + alpha u - g``.
+    ``sum_k c_k D_k u - f``; u against the labels at ``labelled`` points (B, N) (default:
+    all points of manufactured samples); for manufactured samples the five derivatives
+    against the exact ones; Dirichlet ``u - g``, Neumann ``du/dn - g``, Robin ``du/dn + alpha u - g``.
     Each part is a mean of Huber losses over its points.
     """
     lw = {**LOSS_WEIGHTS, **(loss_weights or {})}
@@ -836,7 +876,7 @@ def hypino_loss(target, weights, batch, loss_weights=None):
     sup = batch["manufactured"]
     err = D - batch["derivatives"]
     parts = {"residual": _huber(res).mean(1),
-             "u": _huber(err[..., 0]).mean(1) * sup,
+             "u": (_huber(err[..., 0]) * batch.get("labelled", sup[:, None])).mean(1),
              "derivatives": _huber(err[..., 1:]).mean((1, 2)) * sup}
     kind = batch["kind"]
     Db = point_derivatives(lambda Q: target(Q, weights), batch["boundary"], second=False)
@@ -860,7 +900,7 @@ def _take(data, idx, points, gen):
     si = torch.rand(B, ni, generator=gen).argsort(1)[:, :ki].to(idx.device)
     sb = torch.rand(B, nb, generator=gen).argsort(1)[:, :kb].to(idx.device)
     rows = idx[:, None]
-    for k in ("interior", "f", "derivatives"):
+    for k in ("interior", "f", "derivatives", "labelled"):
         out[k] = data[k][rows, si]
     for k in ("boundary", "normals", "kind", "alpha", "g"):
         out[k] = data[k][rows, sb]
@@ -947,21 +987,28 @@ class _Parallel:
 # ======================================================================================
 _VAL_KINDS = ("elliptic",) * 8 + ("heat", "wave")
 _VAL_OFFSET = 1_000_003
+_PHYSICS_OFFSET = 1_000_000
 
 
-def _validation(seed, n, resolution, workers=1):
-    """The ``n`` held-out manufactured problems of a training run with ``seed``."""
+def _validation(seed, n, resolution, workers=1, physics=False):
+    """The ``n`` held-out manufactured problems of a training run with ``seed`` (``physics``:
+    held-out physics-only problems with FEM labels instead)."""
+    if physics:
+        seeds = [(seed + _VAL_OFFSET, _PHYSICS_OFFSET + i) for i in range(n)]
+        return hypino_batch(seeds, "physics", resolution, 1024, 16, workers=workers, fem_labels=True)
     seeds = [(seed + _VAL_OFFSET, i) for i in range(n)]
     kinds = [_VAL_KINDS[i % len(_VAL_KINDS)] for i in range(n)]
     return hypino_batch(seeds, kinds, resolution, 1024, 16, workers=workers)
 
 
-def heldout_errors(model, n=8, seed=None, normalise=0):
+def heldout_errors(model, n=8, seed=None, normalise=0, physics=False):
     """Zero-shot relative L2 of u (1024 random interior points each) on the first ``n``
     held-out validation problems of the model's training run (``seed``: its training seed
     by default), as a numpy array. What ``val_rel_l2`` of :func:`train_hypino` averages
     (``normalise=0``); ``normalise=p``: with p passes of amplitude normalisation
     (:meth:`HyperNetwork.generate_normalised`, as ``pino.solve`` does by default).
+    ``physics=True``: held-out physics-only problems (constant to quadratic sources, simple
+    boundary data, random holes) against FEM solutions (:func:`fem_label`) instead.
 
     >>> heldout_errors(load_hypino(), n=4)                  # doctest: +SKIP
     array([...])
@@ -969,7 +1016,7 @@ def heldout_errors(model, n=8, seed=None, normalise=0):
     if seed is None:
         seed = getattr(model, "meta", {}).get("config", {}).get("seed", 0)
     p = next(model.parameters())
-    val = {k: v.to(p.device) for k, v in _validation(seed, n, model.resolution).items()}
+    val = {k: v.to(p.device) for k, v in _validation(seed, n, model.resolution, physics=physics).items()}
     was = model.training
     model.eval()
     try:
@@ -989,8 +1036,9 @@ def _relative_l2(net, val, chunk=64, normalise=0):
                 w, _ = net.generate_normalised(b["rasters"].float(), b["coefficients"], P, normalise)
             else:
                 w = net(b["rasters"].float(), b["coefficients"])
-            u = net.target(b["interior"], w)
-            ex = b["derivatives"][..., 0]
+            lab = b["labelled"]
+            u = net.target(b["interior"], w) * lab
+            ex = b["derivatives"][..., 0] * lab
             errs.append((torch.linalg.vector_norm(u - ex, dim=1) / torch.linalg.vector_norm(ex, dim=1)).cpu())
     return torch.cat(errs).numpy()
 
@@ -998,7 +1046,7 @@ def _relative_l2(net, val, chunk=64, normalise=0):
 def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, workers=2,
                  device=None, resume=True, stop_after=None, max_seconds=None, log=print,
                  model_config=None, n_val=32, points=(256, 128), pool=(1024, 256),
-                 weight_decay=0.0, loss_weights=None, clip=1.0, init=None):
+                 weight_decay=0.0, loss_weights=None, clip=1.0, init=None, fem_labels=False):
     """Train a :class:`HyperNetwork` on ``n_samples`` random problems; checkpoints in ``out``.
 
     Sample ``i`` is ``random_problem((seed, i), "mixed")`` with ``pool`` (interior, boundary)
@@ -1017,6 +1065,8 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     from the weights of a trained model (a shipped name or a checkpoint folder, as
     :func:`load_hypino`; its architecture unless ``model_config`` is given, which must then
     agree) with a fresh learning-rate schedule, e.g. to train the shipped model further.
+    ``fem_labels``: the physics-only samples (half of them) also get u from a finite-element
+    solve (:func:`fem_label`, about 0.1 s each), so the "u" loss supervises them too.
     Returns ``(model, history)``.
     """
     for name, v in (("n_samples", n_samples), ("epochs", epochs), ("batch", batch)):
@@ -1044,7 +1094,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
         t0 = time.perf_counter()
         seeds = [(seed, i) for i in range(n_samples)]
         w_local = max(1, workers // par.world) if par.world > 1 else workers
-        data = hypino_batch(seeds, "mixed", R, pool[0], pool[1], workers=w_local)
+        data = hypino_batch(seeds, "mixed", R, pool[0], pool[1], workers=w_local, fem_labels=fem_labels)
         val = _validation(seed, n_val, R, w_local) if par.main and n_val else None
         gen_s = time.perf_counter() - t0
         data = {k: v.to(device) for k, v in data.items()}
@@ -1052,11 +1102,16 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             val = {k: v.to(device) for k, v in val.items()}
         say(f"hypino: {model.n_parameters()} parameters, target PINN {model.target.n_params}; "
             f"{n_samples} samples in {gen_s:.1f} s; {par.world} process(es) on {device}")
+        if fem_labels:
+            physics = data["manufactured"] == 0
+            done = int((data["labelled"][physics].sum(1) > 0).sum())
+            say(f"fem labels: {done} of {int(physics.sum())} physics-only samples")
         config = json.loads(json.dumps({
             "kind": "hypino", "n_samples": n_samples, "epochs": epochs, "batch": batch, "lr": lr,
             "seed": seed, "weight_decay": weight_decay, "points": list(points), "pool": list(pool),
             "n_val": n_val, "loss_weights": {**LOSS_WEIGHTS, **(loss_weights or {})}, "clip": clip,
-            "model": model.config, **({"init": str(init)} if init is not None else {})}))
+            "model": model.config, "fem_labels": bool(fem_labels),
+            **({"init": str(init)} if init is not None else {})}))
         steps_per_epoch = math.ceil(n_samples / batch)
         start = 0
         if resume and os.path.exists(os.path.join(out, "meta.json")):

@@ -143,6 +143,7 @@ def _cmd_train_hypino(args):
                      lr=args.lr, seed=args.seed, workers=args.workers or 2, device=args.device,
                      max_seconds=args.max_seconds, model_config=_model_config(args.config),
                      n_val=args.val, stop_after=args.stop_after, init=args.init,
+                     fem_labels=args.fem_labels,
                      log=lambda line: print(line, flush=True))
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -242,6 +243,8 @@ def parser():
                     help="hypino: HyperNetwork options, a JSON file or JSON text")
     tr.add_argument("--stop-after", type=int, default=None,
                     help="hypino: stop after this many epochs of this call (resume later)")
+    tr.add_argument("--fem-labels", action="store_true",
+                    help="hypino: label the physics-only samples with u from a FEM solve")
     tr.set_defaults(run=_cmd_train)
     return p
 

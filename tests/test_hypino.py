@@ -15,8 +15,9 @@ from safetensors.torch import load_file
 from manufactured import random_problem
 from pino._checkpoint import read_meta
 from pino._encoding import CHANNELS, encode
-from pino._hypino import (HyperNetwork, TargetPINN, _derivatives, heldout_errors, hypino_batch,
-                          hypino_loss, load_hypino, rasterise_sample, train_hypino)
+from pino._hypino import (HyperNetwork, TargetPINN, _derivatives, fem_label, heldout_errors,
+                          hypino_batch, hypino_loss, load_hypino, rasterise_sample, scale_rasters,
+                          train_hypino)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"resolution": 32, "channels": [8, 8, 8, 8], "groups": 4, "embed": 16, "latent": 16,
@@ -132,6 +133,58 @@ def test_loss_of_a_constant_network_is_the_hand_computed_one():
             assert np.isclose(parts[name][i], want, rtol=1e-5, atol=1e-7)
     weights = {"residual": 0.25, "derivatives": 0.25, "u": 1, "dirichlet": 10, "neumann": 1, "robin": 1}
     assert np.allclose(total.numpy(), sum(weights[n] * parts[n] for n in weights))
+
+
+@pytest.mark.parametrize("seed", [(0, 1), (0, 6)])
+def test_fem_label_is_the_exact_solution_of_a_manufactured_sample(seed):
+    """The FEM labels of physics-only samples, checked where the answer is known: the same
+    solve on manufactured samples (holes, mixed conditions) recovers the exact u."""
+    s = random_problem(seed, "elliptic", n_interior=200, n_boundary=50)
+    assert s.holes
+    u = fem_label(s)
+    exact = s.derivatives[:, 0]
+    assert np.isfinite(u).mean() > 0.97
+    ok = np.isfinite(u)
+    assert np.linalg.norm(u[ok] - exact[ok]) / np.linalg.norm(exact[ok]) < 5e-3
+
+
+def test_fem_labels_supervise_u_of_physics_samples_only_where_known():
+    seeds, kinds = [(3, 1), (0, 0)], ["physics", "elliptic"]
+    plain = hypino_batch(seeds, kinds, resolution=32, n_interior=60, n_boundary=40)
+    b = hypino_batch(seeds, kinds, resolution=32, n_interior=60, n_boundary=40, fem_labels=True)
+    assert plain["labelled"][0].sum() == 0 and plain["labelled"][1].all()
+    lab = b["labelled"].numpy()
+    assert lab[0].mean() > 0.95 and lab[1].all() and b["manufactured"].tolist() == [0.0, 1.0]
+    for k in ("interior", "coefficients"):
+        assert torch.equal(b[k], plain[k])
+    assert torch.equal(b["f"][1], plain["f"][1]) and torch.equal(b["rasters"][1], plain["rasters"][1])
+    # the labelled physics sample is the same linear problem scaled so max |u| is in [0.75, 3]
+    u = fem_label(random_problem((3, 1), "physics", n_interior=60, n_boundary=40))
+    k = float(b["g"][0, 0] / plain["g"][0, 0])
+    assert np.allclose(b["g"][0], k * plain["g"][0], rtol=1e-6) and np.allclose(b["f"][0], k * plain["f"][0], rtol=1e-6)
+    assert np.allclose(b["derivatives"][0, :, 0].numpy(), np.where(lab[0] > 0, k * u, 0.0), rtol=1e-6)
+    assert 0.75 - 1e-6 <= np.nanmax(np.abs(k * u)) <= 3 + 1e-6
+    assert np.allclose(b["rasters"][:1].float(), scale_rasters(plain["rasters"][:1].float(), k), atol=2e-3, rtol=2e-3)
+    target = TargetPINN(**TINY["target"])
+    w = {k: torch.zeros((2,) + s) for k, s in target.shapes.items()}
+    w["out.bias"][:] = 0.7
+    _, parts = hypino_loss(target, w, b)
+    err = np.abs(0.7 - b["derivatives"][..., 0].numpy())
+    huber = np.where(err < 1, 0.5 * err**2, err - 0.5)
+    assert np.allclose(parts["u"].detach().numpy(), (huber * lab).mean(1), rtol=1e-5)
+    assert parts["derivatives"][0] == 0 and parts["u"][0] > 0
+
+
+def test_heldout_physics_errors_are_against_fem_solutions():
+    model = load_hypino("hypino", device="cpu")
+    errors = heldout_errors(model, n=2, seed=0, physics=True)
+    for i, e in enumerate(errors):
+        s = random_problem((1_000_003, 1_000_000 + i), "physics", n_interior=1024, n_boundary=16)
+        u = fem_label(s)
+        ok = np.isfinite(u)
+        pred = model.predict(s, s.interior)[0]
+        want = np.linalg.norm(pred[ok] - u[ok]) / np.linalg.norm(u[ok])
+        assert np.isclose(e, want, rtol=1e-3), (e, want)
 
 
 def test_tiny_model_loss_falls():
@@ -250,8 +303,13 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
     # a warm start takes the trained weights (and architecture) and goes on from there
     more = str(tmp_path / "more")
     zero = {**opts, "epochs": 1, "lr": 1e-12}
-    warm, _ = train_hypino(more, **{k: v for k, v in zero.items() if k != "model_config"}, init=full)
+    lines = []
+    warm, _ = train_hypino(more, **{k: v for k, v in zero.items() if k not in ("model_config", "log")},
+                           init=full, fem_labels=True, log=lines.append)
     assert warm.config == loaded.config and read_meta(more)["config"]["init"] == full
+    assert read_meta(more)["config"]["fem_labels"] is True and read_meta(full)["config"]["fem_labels"] is False
+    labelled = [ln for ln in lines if ln.startswith("fem labels:")]
+    assert len(labelled) == 1 and not labelled[0].startswith("fem labels: 0 of"), lines
     assert np.allclose(warm.predict(s, P), loaded.predict(s, P), atol=1e-5)
     with pytest.raises(ValueError, match="another architecture"):
         train_hypino(str(tmp_path / "bad"), **{**zero, "model_config": {**TINY, "latent": 8}}, init=full)
