@@ -219,11 +219,16 @@ def scale_rasters(rasters, factor):
     f = torch.as_tensor(factor, dtype=rasters.dtype, device=rasters.device).reshape(-1, 1, 1)
     if not bool(torch.all(f > 0)):
         raise ValueError(f"scale_rasters: factor must be positive, got {factor!r}")
-    out = rasters.clone()
+    return _scaled_values(rasters.clone(), f, torch)
+
+
+def _scaled_values(out, f, xp):
+    """``scale_rasters`` in place on ``out`` (..., C, R, R) with the array module ``xp``
+    (numpy in data workers, where torch ops after a fork can hang)."""
     for ch in ("dirichlet_value", "neumann_value", "robin_value"):
-        out[:, _VALUE[ch]] = out[:, _VALUE[ch]] * f
-    src = out[:, _VALUE["source"]]
-    out[:, _VALUE["source"]] = torch.sign(src) * torch.log1p(torch.expm1(src.abs()) * f)
+        out[..., _VALUE[ch], :, :] = out[..., _VALUE[ch], :, :] * f
+    src = out[..., _VALUE["source"], :, :]
+    out[..., _VALUE["source"], :, :] = xp.sign(src) * xp.log1p(xp.expm1(xp.abs(src)) * f)
     return out
 
 
@@ -783,7 +788,7 @@ def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False):
             peak = float(np.nanmax(np.abs(u)))
             k = float(np.clip(peak, AMPLITUDE / 2, 2 * AMPLITUDE) / peak) if peak > 0 else 1.0
             D[:, 0] = np.where(labelled > 0, u * k, 0.0)
-            rasters = scale_rasters(torch.as_tensor(rasters)[None], k)[0].numpy()
+            rasters = _scaled_values(rasters.astype(np.float64), k, np)
             f, g = f * k, g * k
     return {"rasters": rasters.astype(np.float16), "coefficients": r.coefficients,
             "interior": s.interior, "f": f, "derivatives": D,
