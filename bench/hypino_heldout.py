@@ -12,6 +12,8 @@ git history into a folder, e.g. for the first CPU-trained model::
     mkdir -p /tmp/hypino_v1 && for f in meta.json model.safetensors; do
       git show 86fd9a0:pino/models/hypino/$f > /tmp/hypino_v1/$f; done
     python bench/hypino_heldout.py --models /tmp/hypino_v1 hypino
+
+(the second-stage model, trained without FEM labels: commit 7b460d0).
 """
 
 from __future__ import annotations
