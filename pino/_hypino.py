@@ -1071,7 +1071,8 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     :func:`load_hypino`; its architecture unless ``model_config`` is given, which must then
     agree) with a fresh learning-rate schedule, e.g. to train the shipped model further.
     ``fem_labels``: the physics-only samples (half of them) also get u from a finite-element
-    solve (:func:`fem_label`, about 0.1 s each), so the "u" loss supervises them too.
+    solve (:func:`fem_label`, about 0.1 s each), so the "u" loss supervises them too (the
+    config records ``"fem_labels": true`` only then, so earlier runs still resume).
     Returns ``(model, history)``.
     """
     for name, v in (("n_samples", n_samples), ("epochs", epochs), ("batch", batch)):
@@ -1115,7 +1116,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             "kind": "hypino", "n_samples": n_samples, "epochs": epochs, "batch": batch, "lr": lr,
             "seed": seed, "weight_decay": weight_decay, "points": list(points), "pool": list(pool),
             "n_val": n_val, "loss_weights": {**LOSS_WEIGHTS, **(loss_weights or {})}, "clip": clip,
-            "model": model.config, "fem_labels": bool(fem_labels),
+            "model": model.config, **({"fem_labels": True} if fem_labels else {}),
             **({"init": str(init)} if init is not None else {})}))
         steps_per_epoch = math.ceil(n_samples / batch)
         start = 0
