@@ -13,7 +13,8 @@ git history into a folder, e.g. for the first CPU-trained model::
       git show 86fd9a0:pino/models/hypino/$f > /tmp/hypino_v1/$f; done
     python bench/hypino_heldout.py --models /tmp/hypino_v1 hypino
 
-(the second-stage model, trained without FEM labels: commit 7b460d0).
+(the second-stage model, trained without FEM labels: commit 7b460d0; the third, the first
+with FEM labels: commit 8ab8578).
 """
 
 from __future__ import annotations

@@ -321,29 +321,48 @@ def _set_head(net, weights):
         net.out.bias.copy_(w[-1:])
 
 
-def train_physics(net, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, seconds=None):
+def train_physics(net, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, seconds=None, check_enc=None):
     """Minimise :func:`physics_loss` of ``net`` (all its parameters) on ``enc``'s points:
     ``adam_steps`` of Adam (``lr``) then ``lbfgs_iters`` L-BFGS iterations (strong Wolfe).
     ``seconds=(adam_s, lbfgs_s)`` instead runs each phase for that wall time (the step
     counts are then upper bounds; None = no limit). A phase that ends worse than it began
-    (or not finite) is undone. Returns a dict: steps and iterations done, seconds, loss
-    before and after each phase, ``adam_undone``, ``lbfgs_undone``."""
+    (or not finite) is undone. ``check_enc``: an encoding of the same problem on other
+    points; the state with the lowest physics loss there (checked every 20 Adam steps and 10
+    L-BFGS iterations) is the one returned, so that fitting the collocation points too
+    closely (a loss that falls while the error rises) is caught. Returns a dict: steps and
+    iterations done, seconds, loss before and after each phase, ``adam_undone``,
+    ``lbfgs_undone``, and with ``check_enc`` ``check_start``, ``check_end``."""
     p0 = next(iter(net.parameters()))
     T = _tensors(enc, p0.dtype, p0.device)
+    check = None
+    if check_enc is not None:
+        Tc = _tensors(check_enc, p0.dtype, p0.device)
+        check = lambda: float(physics_loss(net, check_enc, _cache=Tc).detach())  # noqa: E731
     return _minimise(net, list(net.parameters()), lambda: physics_loss(net, enc, _cache=T),
-                     adam_steps, lbfgs_iters, lr, seed, seconds)
+                     adam_steps, lbfgs_iters, lr, seed, seconds, check)
 
 
-def _minimise(net, params, loss_fn, adam_steps, lbfgs_iters, lr, seed, seconds):
-    """Adam then L-BFGS on ``loss_fn()`` over ``params`` (of ``net``); see train_physics."""
+def _minimise(net, params, loss_fn, adam_steps, lbfgs_iters, lr, seed, seconds, check=None):
+    """Adam then L-BFGS on ``loss_fn()`` over ``params`` (of ``net``); see train_physics.
+    ``check()``: a held-out loss; the state where it was lowest is restored at the end."""
     torch.manual_seed(seed)
     for p in params:
         p.requires_grad_(True)
     limit_a, limit_l = (None, None) if seconds is None else seconds
     info = {"adam_steps": 0, "lbfgs_iterations": 0, "lbfgs_undone": False}
+    best = {"value": math.inf, "state": None}
+
+    def track():
+        if check is not None:
+            v = check()
+            info.setdefault("check_start", v)
+            if math.isfinite(v) and v < best["value"]:
+                best["value"], best["state"] = v, copy.deepcopy(net.state_dict())
+
     t0 = time.perf_counter()
     info["loss_start"] = float(loss_fn().detach())
     start_state = copy.deepcopy(net.state_dict())
+    track()
     opt = torch.optim.Adam(params, lr=lr)
     for _ in range(int(adam_steps)):
         if limit_a is not None and time.perf_counter() - t0 >= limit_a:
@@ -353,6 +372,8 @@ def _minimise(net, params, loss_fn, adam_steps, lbfgs_iters, lr, seed, seconds):
         loss.backward()
         opt.step()
         info["adam_steps"] += 1
+        if info["adam_steps"] % 20 == 0:
+            track()
     info["adam_seconds"] = time.perf_counter() - t0
     t1 = time.perf_counter()
     before = float(loss_fn().detach())
@@ -363,7 +384,8 @@ def _minimise(net, params, loss_fn, adam_steps, lbfgs_iters, lr, seed, seconds):
         before = info["loss_start"]
     if lbfgs_iters > 0:
         saved = copy.deepcopy(net.state_dict())
-        chunk = int(lbfgs_iters) if limit_l is None else min(5, int(lbfgs_iters))
+        # chunks: to stop on time, or to check the held-out loss in between
+        chunk = int(lbfgs_iters) if limit_l is None and check is None else min(5 if limit_l else 10, int(lbfgs_iters))
         lb = torch.optim.LBFGS(params, lr=1.0, max_iter=chunk, history_size=50,
                                tolerance_grad=1e-12, tolerance_change=1e-15,
                                line_search_fn="strong_wolfe")
@@ -388,12 +410,18 @@ def _minimise(net, params, loss_fn, adam_steps, lbfgs_iters, lr, seed, seconds):
             if n <= done:                      # converged: L-BFGS made no iteration
                 break
             done = n
+            track()
         info["lbfgs_iterations"] = int(done)
         after = float(loss_fn().detach())
         if info.get("lbfgs_failed") or not (math.isfinite(after) and after <= before):
             net.load_state_dict(saved)
             info["lbfgs_undone"] = True
     info["lbfgs_seconds"] = time.perf_counter() - t1
+    if check is not None:
+        track()
+        if best["state"] is not None:
+            net.load_state_dict(best["state"])
+        info["check_end"] = best["value"]
     info["loss_end"] = float(loss_fn().detach())
     for p in params:
         p.requires_grad_(False)
@@ -415,7 +443,7 @@ def _fixed_columns(total, enc, T, A, basis):
 
 
 def finetune_projected(total, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, seconds=None,
-                       rcond=1e-12):
+                       rcond=1e-12, check_enc=None):
     """Fine-tune the generated features of a sum whose output layers were solved by least
     squares, by variable projection: the output weights are eliminated (always the
     least-squares optimum for the current features), and Adam then L-BFGS (as
@@ -430,8 +458,11 @@ def finetune_projected(total, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, 
     optimal ``w_G``. Gradient steps on the features with the output weights as free
     parameters fail here: least-squares weights are large and cancel, and a step spoils
     them. At the end the output layer and factors are set to the optimum; if the physics
-    loss is not lower than before, everything is undone. Returns train_physics's dict plus
-    ``loss_lstsq`` and ``loss_final`` (physics losses) and ``undone``.
+    loss is not lower than before, everything is undone. ``check_enc``: as in
+    :func:`train_physics`, judged with the output weights solved on ``enc``'s points (with
+    the projection's freedom the collocation loss can fall by orders of magnitude while the
+    error rises). Returns train_physics's dict plus ``loss_lstsq`` and ``loss_final``
+    (physics losses) and ``undone``.
     """
     net = total.nets[0]
     body, basis = net.body, net.config["basis"]
@@ -458,12 +489,27 @@ def finetune_projected(total, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, 
         w = svd_solve(Gt.detach(), bt, rcond)[0]
         return (Gt @ w - bt).pow(2).sum()
 
-    params = [p for name, p in body.named_parameters() if not name.startswith("ridge.")]
-    info = _minimise(net, params, loss_fn, adam_steps, lbfgs_iters, lr, seed, seconds)
-    with torch.no_grad():
+    def weights():
         G, Gt = projected()
         wg = svd_solve(Gt, bt, rcond)[0]
-        cf = Vh.T @ ((Q.T @ (b - G @ wg)) / S) / cn
+        return wg, Vh.T @ ((Q.T @ (b - G @ wg)) / S) / cn
+
+    check = None
+    if check_enc is not None:
+        with torch.no_grad():
+            Ac, bc, _ = lstsq_system(body, check_enc)
+            Fc = _fixed_columns(total, check_enc, _tensors(check_enc, p0.dtype, p0.device), Ac, basis)
+
+        def check():
+            with torch.no_grad():
+                wg, cf = weights()
+                Gc = lstsq_system(body, check_enc)[0][:, :basis]
+                return float((Gc @ wg + Fc @ cf - bc).pow(2).sum())
+
+    params = [p for name, p in body.named_parameters() if not name.startswith("ridge.")]
+    info = _minimise(net, params, loss_fn, adam_steps, lbfgs_iters, lr, seed, seconds, check)
+    with torch.no_grad():
+        wg, cf = weights()
         ridge = body.ridge.out_features
         net.out.weight.copy_(torch.cat([wg, cf[:ridge]])[None].to(net.out.weight))
         net.out.bias.copy_(cf[ridge:ridge + 1].to(net.out.bias))
@@ -480,6 +526,7 @@ def finetune_projected(total, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, 
 # the method
 # ======================================================================================
 _LOADED = {}
+CHECK_SEED = 10007   # the fine-tuning's held-out points: encode(seed=seed + CHECK_SEED)
 
 
 def _is_hypino(folder):
@@ -617,11 +664,15 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
 
     t0 = time.perf_counter()
     ft_info = None
+    if finetune:   # held-out points: fine-tuning keeps the state that fits them best
+        check_enc = encode(problem, resolution=hyper.resolution, seed=seed + CHECK_SEED)
     if finetune and lstsq:
-        ft_info = finetune_projected(total, enc, int(finetune), min(int(finetune), 200), seed=seed)
+        ft_info = finetune_projected(total, enc, int(finetune), min(int(finetune), 200), seed=seed,
+                                     check_enc=check_enc)
     elif finetune:
         total.float()                          # about 2x faster than float64 here
-        ft_info = train_physics(total, enc, int(finetune), min(int(finetune), 200), seed=seed)
+        ft_info = train_physics(total, enc, int(finetune), min(int(finetune), 200), seed=seed,
+                                check_enc=check_enc)
         total.double()
     if finetune:
         stages.append({"stage": "finetune", **_summary(total, enc, cache)})
