@@ -34,7 +34,9 @@ The path of one solve (all in the reference frame of :func:`pino.encode`, float6
    never does. After a least-squares head the two agree (``1 / s`` is then the optimum).
 5. ``finetune=n``: n Adam steps (lr 1e-3) then ``min(n, 200)`` L-BFGS iterations (strong
    Wolfe line search); a phase that ends with a higher loss than it began with is undone;
-   deterministic given ``seed``. Without ``lstsq``: on the physics loss
+   deterministic given ``seed``; the state kept is the one with the lowest physics loss on
+   held-out points (``encode(problem, seed=seed + CHECK_SEED)``), checked every 20 Adam
+   steps and 10 L-BFGS iterations. Without ``lstsq``: on the physics loss
    :func:`physics_loss` over all parameters of all networks of the sum, in float32.
    After ``lstsq``: variable projection (:func:`finetune_projected`, float64): the
    generated layers of the first network are tuned while the output weights (and the
