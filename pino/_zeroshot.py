@@ -505,7 +505,7 @@ def finetune_projected(total, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, 
         def check():
             with torch.no_grad():
                 wg, cf = weights()
-                Gc = lstsq_system(body, check_enc)[0][:, :basis]
+                Gc = lstsq_system(body, check_enc, derivatives=body.gated_derivatives)[0][:, :basis]
                 return float((Gc @ wg + Fc @ cf - bc).pow(2).sum())
 
     params = [p for name, p in body.named_parameters() if not name.startswith("ridge.")]

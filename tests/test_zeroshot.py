@@ -15,8 +15,8 @@ from pino._checkpoint import save_checkpoint
 from pino._encoding import encode
 from pino._hypino import HyperNetwork
 from pino._lstsq import DEFAULT_WEIGHTS, lstsq_solve
-from pino._zeroshot import (NetworkSum, _RasterContext, _summary, finetune_projected, physics_loss,
-                            residual_encoding, solve_hypino)
+from pino._zeroshot import (CHECK_SEED, NetworkSum, _minimise, _RasterContext, _summary, _tensors,
+                            finetune_projected, physics_loss, residual_encoding, solve_hypino)
 
 TINY = {"resolution": 32, "channels": [8, 8, 8, 8], "groups": 4, "embed": 16, "latent": 16,
         "queries": 2, "heads": 2, "target": {"frequencies": 3, "width": 16, "depth": 2, "basis": 16,
@@ -287,12 +287,10 @@ def test_amplitude_normalisation_asks_about_scaled_data(tiny, poisson):
         solve_hypino(poisson, model=tiny, normalise=-1)
 
 
-
 def test_finetune_keeps_the_state_best_on_held_out_points(tiny, poisson):
     """Fine-tuning returns the state with the lowest physics loss on held-out points of the
     problem (encode(seed + CHECK_SEED)): never worse there than where it started, and the
     recorded value is that of the returned network."""
-    from pino._zeroshot import CHECK_SEED, _tensors
     wide = _net({**TINY, "target": {**TINY["target"], "ridge": 24}})
     for model, kw in ((tiny, {}), (wide, {"lstsq": True})):
         sol = solve_hypino(poisson, model=model, finetune=30, h=0.4, seed=2, **kw)
@@ -303,11 +301,10 @@ def test_finetune_keeps_the_state_best_on_held_out_points(tiny, poisson):
         loss = float(physics_loss(total, check, _cache=_tensors(check, torch.float64, "cpu")).detach())
         assert loss == pytest.approx(info["check_end"], rel=1e-4)
     # a held-out loss that only rises keeps the starting state
-    net = _net(TINY).generate(encode(poisson, resolution=32)).module(0).double()
+    enc = encode(poisson, resolution=32)
+    net = _net(TINY).generate(enc).module(0).double()
     start = {k: v.clone() for k, v in net.state_dict().items()}
     calls = []
-    from pino._zeroshot import _minimise
-    enc = encode(poisson, resolution=32)
     T = _tensors(enc, torch.float64, "cpu")
     _minimise(net, list(net.parameters()), lambda: physics_loss(net, enc, _cache=T), 40, 0, 1e-3, 0, None,
               check=lambda: calls.append(1) or float(len(calls)))
