@@ -652,6 +652,19 @@ def _time_points(rng, kind, n_interior, n_boundary):
     return X, np.concatenate(pts), np.concatenate(nrm), np.concatenate(tags).astype(str)
 
 
+def _draw_kind(rng):
+    return KINDS[rng.choice(len(KINDS), p=[MIX[k] for k in KINDS])]
+
+
+def mixed_kind(seed) -> str:
+    """The kind that ``random_problem(seed, "mixed")`` draws, without making the sample.
+
+    >>> mixed_kind((0, 3)) == random_problem((0, 3), n_interior=20, n_boundary=20).kind
+    True
+    """
+    return _draw_kind(np.random.default_rng(tuple(int(s) for s in np.ravel(seed))))
+
+
 def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_tries=200) -> Sample:
     """One random :class:`Sample`, the same for the same ``seed`` (an int or a tuple of
     ints) and options. ``kind``: "elliptic", "heat", "wave", "physics" or "mixed" (drawn
@@ -669,7 +682,7 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
     seed_key = tuple(int(s) for s in np.ravel(seed))
     rng = np.random.default_rng(seed_key)
     if kind == "mixed":
-        kind = KINDS[rng.choice(len(KINDS), p=[MIX[k] for k in KINDS])]
+        kind = _draw_kind(rng)
 
     if kind in ("heat", "wave"):
         coef = _heat_operator(rng) if kind == "heat" else _wave_operator(rng)

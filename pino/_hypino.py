@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from manufactured import Sample, random_problem
+from manufactured import Sample, mixed_kind, random_problem
 from manufactured._random import _perimeter, _sample_boundary
 
 from ._checkpoint import load_checkpoint, read_meta
@@ -55,7 +55,8 @@ from ._fit import fit
 
 __all__ = ["rasterise_sample", "SampleRasters", "scale_rasters", "AMPLITUDE", "TargetPINN",
            "PINNModule", "HyperNetwork", "GeneratedPINNs", "hypino_loss", "hypino_batch",
-           "train_hypino", "load_hypino", "heldout_errors", "fem_label", "DEFAULT_CONFIG", "LOSS_WEIGHTS"]
+           "train_hypino", "training_samples", "load_hypino", "heldout_errors", "fem_label", "write_fem_labels",
+           "read_fem_labels", "DEFAULT_CONFIG", "LOSS_WEIGHTS"]
 
 MODELS = os.path.join(os.path.dirname(__file__), "models")
 
@@ -767,13 +768,17 @@ def fem_label(sample, h=0.1, order=2):
     return u if np.isfinite(u).any() else None
 
 
-def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False):
+_UNLABELLED = object()  # no precomputed FEM label given: solve for it
+
+
+def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False, label=_UNLABELLED):
     """One random sample as arrays for training (rasters in float16). ``labelled`` (N,) marks
     the interior points where u is known: all of a manufactured sample's, those of a
     physics-only sample labelled by :func:`fem_label` when ``fem_labels``, else none.
     A labelled physics-only sample is scaled (data and u: the problem is linear) so that
     max |u| lies in [AMPLITUDE / 2, 2 AMPLITUDE], the sizes amplitude normalisation asks
-    the model about; unscaled, a weak operator makes u of size 30 and its loss dominates."""
+    the model about; unscaled, a weak operator makes u of size 30 and its loss dominates.
+    ``label``: that sample's :func:`fem_label` computed before (see :func:`write_fem_labels`)."""
     s = random_problem(seed_key, kind=kind, n_interior=n_interior, n_boundary=n_boundary)
     r = rasterise_sample(s, resolution)
     K, A, G = _sample_boundary_values(s, s.boundary, s.normals, s.tags)
@@ -782,7 +787,7 @@ def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False):
     labelled = np.full(N, float(s.derivatives is not None))
     rasters, f, g = r.rasters, s.f * r.scale, s.g
     if fem_labels and s.derivatives is None:
-        u = fem_label(s)
+        u = fem_label(s) if label is _UNLABELLED else label
         if u is not None:
             labelled = np.isfinite(u).astype(float)
             peak = float(np.nanmax(np.abs(u)))
@@ -804,6 +809,8 @@ def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundar
     flags the others), ``labelled`` points (u known: manufactured, or physics-only with
     ``fem_labels``, see :func:`fem_label`), boundary points, normals, condition codes,
     alpha, g. ``kinds``: one kind or one per seed. The same for any number of ``workers``.
+    ``fem_labels`` may be a dict {seed: label} of :func:`read_fem_labels`: those labels
+    are used instead of solving again (seeds missing from it are solved).
 
     >>> b = hypino_batch([(0, i) for i in range(3)], resolution=32, n_interior=64, n_boundary=32)
     >>> b["rasters"].shape, b["interior"].shape
@@ -811,9 +818,10 @@ def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundar
     """
     seeds = [tuple(int(v) for v in np.ravel(s)) for s in seeds]
     kinds = [kinds] * len(seeds) if isinstance(kinds, str) else list(kinds)
+    table = fem_labels if isinstance(fem_labels, dict) else {}
     make = partial(_pack_star, resolution=resolution, n_interior=n_interior, n_boundary=n_boundary,
-                   fem_labels=fem_labels)
-    jobs = list(zip(seeds, kinds))
+                   fem_labels=bool(fem_labels))
+    jobs = [(s, k, (table[s],) if s in table else ()) for s, k in zip(seeds, kinds)]
     if workers <= 1 or len(jobs) <= 1:
         packed = [make(j) for j in jobs]
     else:
@@ -828,7 +836,55 @@ def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundar
 
 
 def _pack_star(job, **kw):
-    return _pack(job[0], job[1], **kw)
+    seed, kind, given = job  # given: (label,) or () (the sentinel would not survive pickling)
+    return _pack(seed, kind, **kw, **({"label": given[0]} if given else {}))
+
+
+def _label_job(seed, n_interior, n_boundary):
+    return fem_label(random_problem(seed, n_interior=n_interior, n_boundary=n_boundary))
+
+
+def write_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256, workers=1):
+    """Solve for the :func:`fem_label` of every physics-only sample among the training
+    samples ``(seed, 0..n_samples-1)`` and write them to ``path`` (npz, no pickle), so that
+    ``train_hypino(fem_labels=path)`` reads them instead of solving: the same run as
+    ``fem_labels=True``, without scikit-fem or gmsh where it trains (a GPU machine, say).
+    Returns the number of labels written.
+
+    >>> write_fem_labels("labels.npz", seed=4, n_samples=14000, workers=2)   # doctest: +SKIP
+    7013
+    """
+    seeds = [(int(seed), i) for i in range(int(n_samples)) if mixed_kind((seed, i)) == "physics"]
+    job = partial(_label_job, n_interior=n_interior, n_boundary=n_boundary)
+    if workers <= 1 or len(seeds) <= 1:
+        labels = [job(s) for s in seeds]
+    else:
+        with ProcessPoolExecutor(max_workers=int(workers)) as pool:
+            labels = list(pool.map(job, seeds, chunksize=max(1, len(seeds) // (8 * workers))))
+    U = np.full((len(seeds), n_interior), np.nan, dtype=np.float32)  # what training sees
+    for row, u in zip(U, labels):
+        if u is not None:
+            row[:] = u
+    np.savez_compressed(path, seeds=np.array(seeds, dtype=np.int64).reshape(-1, 2), u=U,
+             ok=np.array([u is not None for u in labels]),
+             run=np.array([seed, n_samples, n_interior, n_boundary], dtype=np.int64))
+    return len(seeds)
+
+
+def read_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256) -> dict:
+    """The labels that :func:`write_fem_labels` wrote to ``path``, as {seed: u or None},
+    after checking that they were made for this run (``seed``, ``n_samples``, points)."""
+    if not os.path.exists(path):
+        raise ValueError(f"no FEM label file {path!r}: write it with pino._hypino."
+                         f"write_fem_labels({path!r}, seed={seed}, n_samples={n_samples})")
+    with np.load(path, allow_pickle=False) as z:
+        run = [int(v) for v in z["run"]]
+        want = [int(seed), int(n_samples), int(n_interior), int(n_boundary)]
+        if run != want:
+            raise ValueError(f"{path} holds FEM labels for seed, n_samples, points = {run}, "
+                             f"not {want}: write labels for this run with write_fem_labels")
+        return {tuple(int(v) for v in s): (u if ok else None)
+                for s, u, ok in zip(z["seeds"], z["u"], z["ok"])}
 
 
 def _huber(x):
@@ -1048,10 +1104,22 @@ def _relative_l2(net, val, chunk=64, normalise=0):
     return torch.cat(errs).numpy()
 
 
+def training_samples(seed, n_samples, resolution=64, pool=(1024, 256), workers=1, fem_labels=False):
+    """The training samples of a :func:`train_hypino` run: ``random_problem((seed, i),
+    "mixed")`` for i < n_samples packed by :func:`hypino_batch` (``fem_labels``: False,
+    True, or a file of :func:`write_fem_labels`)."""
+    if isinstance(fem_labels, (str, os.PathLike)):
+        fem_labels = read_fem_labels(fem_labels, seed, n_samples, pool[0], pool[1])
+    seeds = [(seed, i) for i in range(n_samples)]
+    return hypino_batch(seeds, "mixed", resolution, pool[0], pool[1], workers=workers,
+                        fem_labels=fem_labels)
+
+
 def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, workers=2,
                  device=None, resume=True, stop_after=None, max_seconds=None, log=print,
                  model_config=None, n_val=32, points=(256, 128), pool=(1024, 256),
-                 weight_decay=0.0, loss_weights=None, clip=1.0, init=None, fem_labels=False):
+                 weight_decay=0.0, loss_weights=None, clip=1.0, init=None, fem_labels=False,
+                 samples=None):
     """Train a :class:`HyperNetwork` on ``n_samples`` random problems; checkpoints in ``out``.
 
     Sample ``i`` is ``random_problem((seed, i), "mixed")`` with ``pool`` (interior, boundary)
@@ -1072,7 +1140,10 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     agree) with a fresh learning-rate schedule, e.g. to train the shipped model further.
     ``fem_labels``: the physics-only samples (half of them) also get u from a finite-element
     solve (:func:`fem_label`, about 0.1 s each), so the "u" loss supervises them too (the
-    config records ``"fem_labels": true`` only then, so earlier runs still resume).
+    config records ``"fem_labels": true`` only then, so earlier runs still resume); the path
+    of a file of :func:`write_fem_labels` instead of True reads the labels from it.
+    ``samples``: the run's training samples made beforehand (what :func:`training_samples`
+    returns for the same options), e.g. in another process while the GPU does other work.
     Returns ``(model, history)``.
     """
     for name, v in (("n_samples", n_samples), ("epochs", epochs), ("batch", batch)):
@@ -1098,9 +1169,16 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
         par.broadcast(model)
         R = model.resolution
         t0 = time.perf_counter()
-        seeds = [(seed, i) for i in range(n_samples)]
         w_local = max(1, workers // par.world) if par.world > 1 else workers
-        data = hypino_batch(seeds, "mixed", R, pool[0], pool[1], workers=w_local, fem_labels=fem_labels)
+        if samples is None:
+            data = training_samples(seed, n_samples, R, pool, w_local, fem_labels)
+        else:
+            data = samples
+            got = (len(data["coefficients"]), tuple(data["rasters"].shape[2:]),
+                   data["interior"].shape[1], data["boundary"].shape[1])
+            if got != (n_samples, (R, R), pool[0], pool[1]):
+                raise ValueError(f"train_hypino: samples hold (n, raster, interior, boundary) = "
+                                 f"{got}, the run asks for {(n_samples, (R, R), *pool)}")
         val = _validation(seed, n_val, R, w_local) if par.main and n_val else None
         gen_s = time.perf_counter() - t0
         data = {k: v.to(device) for k, v in data.items()}

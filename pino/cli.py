@@ -143,7 +143,7 @@ def _cmd_train_hypino(args):
                      lr=args.lr, seed=args.seed, workers=args.workers or 2, device=args.device,
                      max_seconds=args.max_seconds, model_config=_model_config(args.config),
                      n_val=args.val, stop_after=args.stop_after, init=args.init,
-                     fem_labels=args.fem_labels,
+                     fem_labels=args.fem_labels_file or args.fem_labels,
                      log=lambda line: print(line, flush=True))
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -245,6 +245,9 @@ def parser():
                     help="hypino: stop after this many epochs of this call (resume later)")
     tr.add_argument("--fem-labels", action="store_true",
                     help="hypino: label the physics-only samples with u from a FEM solve")
+    tr.add_argument("--fem-labels-file", default=None,
+                    help="hypino: as --fem-labels, the labels read from this file "
+                         "(pino._hypino.write_fem_labels) instead of solved")
     tr.set_defaults(run=_cmd_train)
     return p
 

@@ -12,12 +12,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from manufactured import random_problem
+from manufactured import mixed_kind, random_problem
 from pino._checkpoint import read_meta
 from pino._encoding import CHANNELS, encode
 from pino._hypino import (HyperNetwork, TargetPINN, _derivatives, fem_label, heldout_errors,
-                          hypino_batch, hypino_loss, load_hypino, rasterise_sample, scale_rasters,
-                          train_hypino)
+                          hypino_batch, hypino_loss, load_hypino, rasterise_sample, read_fem_labels,
+                          scale_rasters, train_hypino, training_samples, write_fem_labels)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"resolution": 32, "channels": [8, 8, 8, 8], "groups": 4, "embed": 16, "latent": 16,
@@ -314,6 +314,32 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
     assert np.allclose(warm.predict(s, P), loaded.predict(s, P), atol=1e-5)
     with pytest.raises(ValueError, match="another architecture"):
         train_hypino(str(tmp_path / "bad"), **{**zero, "model_config": {**TINY, "latent": 8}}, init=full)
+
+
+def test_fem_labels_from_a_file_and_samples_made_beforehand_give_the_same_run(tmp_path):
+    """Labels written on one machine (with gmsh) and samples made in another process train
+    the model that solving and generating in place trains."""
+    path = str(tmp_path / "labels.npz")
+    n = write_fem_labels(path, seed=2, n_samples=6, n_interior=40, n_boundary=20)
+    assert n == sum(mixed_kind((2, i)) == "physics" for i in range(6)) > 0
+    solved = training_samples(2, 6, 32, (40, 20), fem_labels=True)
+    read = training_samples(2, 6, 32, (40, 20), fem_labels=path)
+    assert read["labelled"].sum() > 6 * 40 - n * 40 + 30      # the physics samples are labelled
+    for k in solved:
+        assert torch.allclose(solved[k].float(), read[k].float(), rtol=1e-5, atol=1e-6), k
+    with pytest.raises(ValueError, match=r"not \[2, 7, 40, 20\]"):
+        training_samples(2, 7, 32, (40, 20), fem_labels=path)
+    with pytest.raises(ValueError, match="no FEM label file"):
+        read_fem_labels(str(tmp_path / "none.npz"), 2, 6)
+    opts = dict(n_samples=6, epochs=1, batch=3, lr=1e-3, seed=2, workers=1, model_config=TINY,
+                n_val=0, points=(16, 8), pool=(40, 20), fem_labels=True, log=lambda *a: None)
+    a, _ = train_hypino(str(tmp_path / "a"), **opts)
+    b, _ = train_hypino(str(tmp_path / "b"), **opts, samples=read)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.allclose(sa[k], sb[k], atol=1e-5) for k in sa)
+    assert read_meta(str(tmp_path / "b"))["config"] == read_meta(str(tmp_path / "a"))["config"]
+    with pytest.raises(ValueError, match="samples hold"):
+        train_hypino(str(tmp_path / "c"), **{**opts, "n_samples": 5}, samples=read)
 
 
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
