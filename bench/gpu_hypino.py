@@ -19,7 +19,8 @@ machine needs neither gmsh nor a FE solve. From the script's start (seconds):
    measured step time lets end by ``--deadline``; then the held-out errors (32
    manufactured problems, seed 0) of the new and the shipped model.
 
-Writes OUT/checks.json, OUT/train_log.txt and OUT/hypino/{meta.json,model.safetensors}.
+Writes OUT/checks.json, OUT/train_log.txt and the checkpoint OUT/hypino (meta.json,
+model.safetensors, optim.pt).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -141,7 +141,7 @@ def train(args, checks):
     epochs = max(1, min(args.max_epochs, int(left / epoch)))
     checks["train"] = {"n_samples": n, "epochs": epochs, "epoch_estimate_s": epoch, "start_s": now()}
     print(f"train: {n} samples, {epochs} epochs of about {epoch:.1f} s, {left:.0f} s left", flush=True)
-    ckpt = "/tmp/hypino_gpu"
+    ckpt = os.path.join(args.out, "hypino")  # written every epoch: a killed run still returns one
     lines = []
 
     def log(line):
@@ -153,9 +153,6 @@ def train(args, checks):
                  workers=1, device=GPU, init="hypino", fem_labels=True, samples=data,
                  max_seconds=left + 5, log=log)
     checks["train"]["seconds"] = time.perf_counter() - t
-    os.makedirs(os.path.join(args.out, "hypino"), exist_ok=True)
-    for f in ("meta.json", "model.safetensors"):
-        shutil.copy(os.path.join(ckpt, f), os.path.join(args.out, "hypino", f))
     with open(os.path.join(args.out, "train_log.txt"), "w") as fh:
         fh.write("\n".join(lines) + "\n")
     for name, m in (("new", load_hypino(ckpt, device=GPU)), ("shipped", load_hypino("hypino", device=GPU))):
