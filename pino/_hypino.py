@@ -55,8 +55,8 @@ from ._fit import fit
 
 __all__ = ["rasterise_sample", "SampleRasters", "scale_rasters", "AMPLITUDE", "TargetPINN",
            "PINNModule", "HyperNetwork", "GeneratedPINNs", "hypino_loss", "hypino_batch",
-           "train_hypino", "training_samples", "load_hypino", "heldout_errors", "fem_label", "write_fem_labels",
-           "read_fem_labels", "DEFAULT_CONFIG", "LOSS_WEIGHTS"]
+           "train_hypino", "training_samples", "load_hypino", "heldout_errors", "fem_label",
+           "write_fem_labels", "read_fem_labels", "DEFAULT_CONFIG", "LOSS_WEIGHTS"]
 
 MODELS = os.path.join(os.path.dirname(__file__), "models")
 
@@ -849,10 +849,10 @@ def write_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256, wor
     samples ``(seed, 0..n_samples-1)`` and write them to ``path`` (npz, no pickle), so that
     ``train_hypino(fem_labels=path)`` reads them instead of solving: the same run as
     ``fem_labels=True``, without scikit-fem or gmsh where it trains (a GPU machine, say).
-    Returns the number of labels written.
+    Returns the number of labels written (about 12 minutes for these 8040 on 2 cores).
 
-    >>> write_fem_labels("labels.npz", seed=4, n_samples=14000, workers=2)   # doctest: +SKIP
-    7013
+    >>> write_fem_labels("labels.npz", seed=4, n_samples=16000, workers=2)   # doctest: +SKIP
+    8040
     """
     seeds = [(int(seed), i) for i in range(int(n_samples)) if mixed_kind((seed, i)) == "physics"]
     job = partial(_label_job, n_interior=n_interior, n_boundary=n_boundary)
@@ -866,8 +866,8 @@ def write_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256, wor
         if u is not None:
             row[:] = u
     np.savez_compressed(path, seeds=np.array(seeds, dtype=np.int64).reshape(-1, 2), u=U,
-             ok=np.array([u is not None for u in labels]),
-             run=np.array([seed, n_samples, n_interior, n_boundary], dtype=np.int64))
+                        ok=np.array([u is not None for u in labels]),
+                        run=np.array([seed, n_samples, n_interior, n_boundary], dtype=np.int64))
     return len(seeds)
 
 
