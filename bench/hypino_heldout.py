@@ -14,7 +14,7 @@ git history into a folder, e.g. for the first CPU-trained model::
     python bench/hypino_heldout.py --models /tmp/hypino_v1 hypino
 
 (the second-stage model, trained without FEM labels: commit 7b460d0; the third, the first
-with FEM labels: commit 8ab8578; the fourth, the last trained on the CPU: commit d1afa3f).
+with FEM labels: commit 8ab8578; the fourth: commit d1afa3f; the fifth, trained on an H100: commit 95edd4f).
 """
 
 from __future__ import annotations
