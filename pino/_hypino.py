@@ -768,17 +768,15 @@ def fem_label(sample, h=0.1, order=2):
     return u if np.isfinite(u).any() else None
 
 
-_UNLABELLED = object()  # no precomputed FEM label given: solve for it
-
-
-def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False, label=_UNLABELLED):
+def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False, given=()):
     """One random sample as arrays for training (rasters in float16). ``labelled`` (N,) marks
     the interior points where u is known: all of a manufactured sample's, those of a
     physics-only sample labelled by :func:`fem_label` when ``fem_labels``, else none.
     A labelled physics-only sample is scaled (data and u: the problem is linear) so that
     max |u| lies in [AMPLITUDE / 2, 2 AMPLITUDE], the sizes amplitude normalisation asks
     the model about; unscaled, a weak operator makes u of size 30 and its loss dominates.
-    ``label``: that sample's :func:`fem_label` computed before (see :func:`write_fem_labels`)."""
+    ``given``: ``(label,)``, that sample's :func:`fem_label` computed before (see
+    :func:`write_fem_labels`), or ``()`` to solve for it."""
     s = random_problem(seed_key, kind=kind, n_interior=n_interior, n_boundary=n_boundary)
     r = rasterise_sample(s, resolution)
     K, A, G = _sample_boundary_values(s, s.boundary, s.normals, s.tags)
@@ -787,7 +785,7 @@ def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False, 
     labelled = np.full(N, float(s.derivatives is not None))
     rasters, f, g = r.rasters, s.f * r.scale, s.g
     if fem_labels and s.derivatives is None:
-        u = fem_label(s) if label is _UNLABELLED else label
+        u = given[0] if given else fem_label(s)
         if u is not None:
             labelled = np.isfinite(u).astype(float)
             peak = float(np.nanmax(np.abs(u)))
@@ -822,11 +820,7 @@ def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundar
     make = partial(_pack_star, resolution=resolution, n_interior=n_interior, n_boundary=n_boundary,
                    fem_labels=bool(fem_labels))
     jobs = [(s, k, (table[s],) if s in table else ()) for s, k in zip(seeds, kinds)]
-    if workers <= 1 or len(jobs) <= 1:
-        packed = [make(j) for j in jobs]
-    else:
-        with ProcessPoolExecutor(max_workers=int(workers)) as pool:
-            packed = list(pool.map(make, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
+    packed = _map(make, jobs, workers)
     out = {}
     for key in packed[0]:
         arr = np.stack([p[key] for p in packed])
@@ -835,9 +829,17 @@ def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundar
     return out
 
 
+def _map(fn, jobs, workers):
+    """``[fn(j) for j in jobs]``, in ``workers`` processes when more than one."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [fn(j) for j in jobs]
+    with ProcessPoolExecutor(max_workers=int(workers)) as pool:
+        return list(pool.map(fn, jobs, chunksize=max(1, len(jobs) // (4 * workers))))
+
+
 def _pack_star(job, **kw):
-    seed, kind, given = job  # given: (label,) or () (the sentinel would not survive pickling)
-    return _pack(seed, kind, **kw, **({"label": given[0]} if given else {}))
+    seed, kind, given = job
+    return _pack(seed, kind, given=given, **kw)
 
 
 def _label_job(seed, n_interior, n_boundary):
@@ -855,12 +857,7 @@ def write_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256, wor
     8040
     """
     seeds = [(int(seed), i) for i in range(int(n_samples)) if mixed_kind((seed, i)) == "physics"]
-    job = partial(_label_job, n_interior=n_interior, n_boundary=n_boundary)
-    if workers <= 1 or len(seeds) <= 1:
-        labels = [job(s) for s in seeds]
-    else:
-        with ProcessPoolExecutor(max_workers=int(workers)) as pool:
-            labels = list(pool.map(job, seeds, chunksize=max(1, len(seeds) // (8 * workers))))
+    labels = _map(partial(_label_job, n_interior=n_interior, n_boundary=n_boundary), seeds, workers)
     U = np.full((len(seeds), n_interior), np.nan, dtype=np.float32)  # what training sees
     for row, u in zip(U, labels):
         if u is not None:
