@@ -52,6 +52,7 @@ from ._checkpoint import load_checkpoint, read_meta
 from ._encoding import (CHANNELS, COEFFICIENT_BOUND, DIRICHLET, NEUMANN, ROBIN, Encoding,
                         _inside, _rasterise)
 from ._fit import fit
+from ._symmetry import symmetries, transform_coefficients, transform_derivatives, transform_rasters
 
 __all__ = ["rasterise_sample", "SampleRasters", "scale_rasters", "AMPLITUDE", "TargetPINN",
            "PINNModule", "HyperNetwork", "GeneratedPINNs", "hypino_loss", "hypino_batch",
@@ -796,6 +797,7 @@ def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False, 
     return {"rasters": rasters.astype(np.float16), "coefficients": r.coefficients,
             "interior": s.interior, "f": f, "derivatives": D,
             "manufactured": float(s.derivatives is not None), "labelled": labelled,
+            "timed": float(s.time is not None),
             "boundary": s.boundary, "normals": s.normals, "kind": K, "alpha": A, "g": g}
 
 
@@ -951,7 +953,7 @@ def _take(data, idx, points, gen):
     points each (drawn with ``gen``), as float32 on the data's device."""
     idx = idx.to(data["coefficients"].device)
     B = len(idx)
-    out = {k: data[k][idx] for k in ("rasters", "coefficients", "manufactured")}
+    out = {k: data[k][idx] for k in ("rasters", "coefficients", "manufactured", "timed") if k in data}
     out["rasters"] = out["rasters"].float()
     ni, nb = data["interior"].shape[1], data["boundary"].shape[1]
     ki, kb = min(points[0], ni), min(points[1], nb)
@@ -962,6 +964,31 @@ def _take(data, idx, points, gen):
         out[k] = data[k][rows, si]
     for k in ("boundary", "normals", "kind", "alpha", "g"):
         out[k] = data[k][rows, sb]
+    return out
+
+
+def _moved(batch, gen):
+    """The batch of :func:`_take` with each sample moved by a random symmetry of the square
+    (drawn with ``gen``; time samples: identity or ``x -> -x``): rasters, coefficients,
+    points, normals and derivatives; values of f and g do not change."""
+    n = len(batch["coefficients"])
+    mats = symmetries(False)
+    pick = torch.randint(len(mats), (n,), generator=gen)
+    timed = batch["timed"].cpu() > 0 if "timed" in batch else torch.zeros(n, dtype=torch.bool)
+    pick = torch.where(timed, pick % 2 * 2, pick)       # mats[0], mats[2]: identity, x -> -x
+    out = dict(batch)
+    for i, M in enumerate(mats):
+        sel = (pick == i).to(batch["coefficients"].device)
+        if i == 0 or not bool(sel.any()):
+            continue
+        Mt = torch.as_tensor(M, dtype=batch["interior"].dtype, device=sel.device)
+        moves = {"rasters": lambda v: transform_rasters(v, M),
+                 "coefficients": lambda v: transform_coefficients(v, M),
+                 "derivatives": lambda v: transform_derivatives(v, M),
+                 "interior": lambda v: v @ Mt.T, "boundary": lambda v: v @ Mt.T,
+                 "normals": lambda v: v @ Mt.T}
+        for k, fn in moves.items():
+            out[k] = torch.where(sel.reshape(-1, *[1] * (out[k].dim() - 1)), fn(batch[k]), out[k])
     return out
 
 
@@ -1059,7 +1086,7 @@ def _validation(seed, n, resolution, workers=1, physics=False):
     return hypino_batch(seeds, kinds, resolution, 1024, 16, workers=workers)
 
 
-def heldout_errors(model, n=8, seed=None, normalise=0, physics=False):
+def heldout_errors(model, n=8, seed=None, normalise=0, physics=False, symmetrise=False):
     """Zero-shot relative L2 of u (1024 random interior points each) on the first ``n``
     held-out validation problems of the model's training run (``seed``: its training seed
     by default), as a numpy array. What ``val_rel_l2`` of :func:`train_hypino` averages
@@ -1067,6 +1094,8 @@ def heldout_errors(model, n=8, seed=None, normalise=0, physics=False):
     (:meth:`HyperNetwork.generate_normalised`, as ``pino.solve`` does by default).
     ``physics=True``: held-out physics-only problems (constant to quadratic sources, simple
     boundary data, random holes) against FEM solutions (:func:`fem_label`) instead.
+    ``symmetrise=True``: of the mean over the symmetries of the square, as ``pino.solve``
+    answers without ``lstsq`` (:mod:`pino._symmetry`).
 
     >>> heldout_errors(load_hypino(), n=4)                  # doctest: +SKIP
     array([...])
@@ -1078,24 +1107,37 @@ def heldout_errors(model, n=8, seed=None, normalise=0, physics=False):
     was = model.training
     model.eval()
     try:
-        return _relative_l2(model, val, normalise=normalise)
+        return _relative_l2(model, val, normalise=normalise, symmetrise=symmetrise)
     finally:
         model.train(was)
 
 
-def _relative_l2(net, val, chunk=64, normalise=0):
-    """Per-sample relative L2 of u at the validation points (numpy (n,))."""
+def _relative_l2(net, val, chunk=64, normalise=0, symmetrise=False):
+    """Per-sample relative L2 of u at the validation points (numpy (n,)); ``symmetrise``:
+    of the mean over the symmetries of the square (two for time problems), as
+    ``pino.solve`` makes it."""
     errs = []
+    mats = symmetries(False) if symmetrise else [np.eye(2)]
+    for_time = [any(np.array_equal(M, T) for T in symmetries(True)) for M in mats]
     with torch.no_grad():
         for s in range(0, len(val["coefficients"]), chunk):
             b = {k: v[s:s + chunk] for k, v in val.items()}
-            if normalise:
-                P = torch.cat([b["interior"], b["boundary"]], 1)
-                w, _ = net.generate_normalised(b["rasters"].float(), b["coefficients"], P, normalise)
-            else:
-                w = net(b["rasters"].float(), b["coefficients"])
+            timed = b["timed"] > 0 if "timed" in b else torch.zeros(len(b["coefficients"]), dtype=torch.bool)
+            P = torch.cat([b["interior"], b["boundary"]], 1)
+            u = count = 0.0
+            for M, time_ok in zip(mats, for_time):
+                Mt = torch.as_tensor(M, dtype=P.dtype, device=P.device)
+                rasters = transform_rasters(b["rasters"].float(), M)
+                coefs = transform_coefficients(b["coefficients"], M)
+                if normalise:
+                    w, _ = net.generate_normalised(rasters, coefs, P @ Mt.T, normalise)
+                else:
+                    w = net(rasters, coefs)
+                use = (~timed | time_ok).to(P.dtype)[:, None]
+                u = u + use * net.target(b["interior"] @ Mt.T, w)
+                count = count + use
             lab = b["labelled"]
-            u = net.target(b["interior"], w) * lab
+            u = u / count * lab
             ex = b["derivatives"][..., 0] * lab
             errs.append((torch.linalg.vector_norm(u - ex, dim=1) / torch.linalg.vector_norm(ex, dim=1)).cpu())
     return torch.cat(errs).numpy()
@@ -1116,7 +1158,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
                  device=None, resume=True, stop_after=None, max_seconds=None, log=print,
                  model_config=None, n_val=32, points=(256, 128), pool=(1024, 256),
                  weight_decay=0.0, loss_weights=None, clip=1.0, init=None, fem_labels=False,
-                 samples=None):
+                 samples=None, augment=False):
     """Train a :class:`HyperNetwork` on ``n_samples`` random problems; checkpoints in ``out``.
 
     Sample ``i`` is ``random_problem((seed, i), "mixed")`` with ``pool`` (interior, boundary)
@@ -1141,6 +1183,9 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     of a file of :func:`write_fem_labels` instead of True reads the labels from it.
     ``samples``: the run's training samples made beforehand (what :func:`training_samples`
     returns for the same options), e.g. in another process while the GPU does other work.
+    ``augment``: each sample of a batch is moved by a random symmetry of the square
+    (:mod:`pino._symmetry`; recorded in the config only when set), so that the model learns
+    the answers ``pino.solve`` averages.
     Returns ``(model, history)``.
     """
     for name, v in (("n_samples", n_samples), ("epochs", epochs), ("batch", batch)):
@@ -1192,6 +1237,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             "seed": seed, "weight_decay": weight_decay, "points": list(points), "pool": list(pool),
             "n_val": n_val, "loss_weights": {**LOSS_WEIGHTS, **(loss_weights or {})}, "clip": clip,
             "model": model.config, **({"fem_labels": True} if fem_labels else {}),
+            **({"augment": True} if augment else {}),
             **({"init": str(init)} if init is not None else {})}))
         steps_per_epoch = math.ceil(n_samples / batch)
         start = 0
@@ -1205,6 +1251,8 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + counter[0])
             counter[0] += 1
             full = _take(data, idx, points, gen)
+            if augment:
+                full = _moved(full, gen)
             n = len(idx)
             mine = torch.arange(par.rank, n, par.world)
             if len(mine):

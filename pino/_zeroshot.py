@@ -84,6 +84,7 @@ from ._checkpoint import read_meta
 from ._hypino import (MODELS, GeneratedPINNs, HyperNetwork, _as_inputs, boundary_operator,
                       load_hypino, point_derivatives)
 from ._lstsq import DEFAULT_WEIGHTS, lstsq_solve, lstsq_system, scaled_svd, svd_solve
+from ._symmetry import Symmetrised, symmetries, transform_coefficients, transform_rasters
 
 __all__ = ["solve_hypino", "NetworkSum", "ZeroShotNetwork", "physics_residuals", "physics_loss",
            "residual_encoding", "train_physics", "finetune_projected"]
@@ -561,7 +562,7 @@ def _resolve_model(model, device):
     return _LOADED[key]
 
 
-def _check_options(refine, lstsq, finetune, h, order, normalise=0):
+def _check_options(refine, lstsq, finetune, h, order, normalise=0, symmetrise=None):
     for nm, v in (("refine", refine), ("finetune", finetune), ("normalise", normalise)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
             raise ValueError(f"solve_hypino: {nm} must be an integer >= 0, got {v!r}")
@@ -571,23 +572,38 @@ def _check_options(refine, lstsq, finetune, h, order, normalise=0):
         raise ValueError(f"solve_hypino: h must be a positive number (element size), got {h!r}")
     if order not in (1, 2, 3):
         raise ValueError(f"solve_hypino: order must be 1, 2 or 3, got {order!r}")
+    if symmetrise is not None and not isinstance(symmetrise, (bool, np.bool_)):
+        raise ValueError(f"solve_hypino: symmetrise must be None, True or False, got {symmetrise!r}")
+    if symmetrise and lstsq:
+        raise ValueError("solve_hypino: symmetrise=True cannot be combined with lstsq=True (the "
+                         "least-squares head replaces the generated output layers of one network); "
+                         "leave symmetrise unset")
 
 
-def _generate(model, enc, dtype, ridge, passes=2):
+def _generate(model, enc, dtype, ridge, passes=2, symmetrise=False):
     """The network generated for ``enc`` (a :class:`PINNModule`), after ``passes`` rounds of
     amplitude normalisation (:meth:`HyperNetwork.generate_normalised`; the scaled data's
-    answer divided by the scale). Returns ``(net, k)``."""
+    answer divided by the scale); ``symmetrise``: the mean of the networks generated for the
+    problem moved by each symmetry of the square (:class:`pino._symmetry.Symmetrised`, one
+    batch). Returns ``(net, k)`` (k: the identity's normalisation factor)."""
     p = next(model.parameters())
     rasters, coefs = _as_inputs(enc, model.resolution)
-    P = torch.as_tensor(np.concatenate([enc.interior, enc.boundary_points])[None], device=p.device)
+    mats = symmetries(enc.is_time_dependent) if symmetrise else [np.eye(2)]
+    P = torch.as_tensor(np.concatenate([enc.interior, enc.boundary_points]))
+    rasters = torch.cat([transform_rasters(rasters, M) for M in mats])
+    coefs = torch.cat([transform_coefficients(coefs, M) for M in mats])
+    P = torch.stack([P @ torch.as_tensor(M).T for M in mats])
     with torch.no_grad():
         w, k = model.generate_normalised(rasters.to(p.device, p.dtype), coefs.to(p.device, p.dtype),
-                                         P, passes)
-    return GeneratedPINNs(model.target, w).module(0, ridge=ridge).to(dtype), float(k[0])
+                                         P.to(p.device), passes)
+    gen = GeneratedPINNs(model.target, w)
+    nets = [gen.module(i, ridge=ridge).to(dtype) for i in range(len(mats))]
+    net = nets[0] if len(nets) == 1 else Symmetrised(nets, mats).to(device=p.device, dtype=dtype)
+    return net, float(k[0])
 
 
 def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=None, order=1,
-                 seed=0, device=None, normalise=2):
+                 seed=0, device=None, normalise=2, symmetrise=None):
     """Solve ``problem`` zero-shot with a hypernetwork; returns a :class:`fem.Solution`.
 
     ``model``: a :class:`pino.HyperNetwork`, a checkpoint folder of ``pino train hypino`` or
@@ -598,14 +614,17 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     40; for time problems also the largest time step) and the Lagrange order the network is
     interpolated on; ``seed``: the encoding's points and the fine-tuning; ``device``: where
     the networks run (default: the model's device); ``normalise``: passes of amplitude
-    normalisation (0: off). The pipeline is described in :mod:`pino._zeroshot`.
+    normalisation (0: off); ``symmetrise``: average the networks generated for the problem
+    moved by the symmetries of the square (default: True unless ``lstsq``). The pipeline is
+    described in :mod:`pino._zeroshot`.
 
     ``info``: method, refine, lstsq, finetune, seed, h, order, n_dofs, ``timings`` (seconds:
     load, encode, generate, lstsq, refine, finetune, mesh, evaluate, total), ``residual``
     (RMS residual per group and the loss of the final network, reference frame),
     ``stages`` (the same after each stage), ``residual_scales`` (the factors s of the
     refinement rounds), ``refine_factors`` (the factors c of the corrections), ``finetune_info``,
-    ``normalise`` and ``data_scale`` (the factor k of the first network's normalisation).
+    ``normalise`` and ``data_scale`` (the factor k of the first network's normalisation),
+    ``symmetrise``.
     ``sol.network``: exact point values.
 
     >>> sol = solve_hypino(problem, model="runs/hypino", lstsq=True, refine=2)   # doctest: +SKIP
@@ -614,7 +633,8 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     where = f"solve_hypino({problem.name!r})" if getattr(problem, "name", None) else "solve_hypino"
     _check_family(problem, where)
     _physical_coefficients(problem, where)
-    _check_options(refine, lstsq, finetune, h, order, normalise)
+    _check_options(refine, lstsq, finetune, h, order, normalise, symmetrise)
+    symmetrise = not lstsq if symmetrise is None else bool(symmetrise)
     timings = {}
     t0 = time.perf_counter()
     hyper = _resolve_model(model, device)
@@ -626,7 +646,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     timings["encode"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    net, amp = _generate(hyper, enc, dtype, ridge=lstsq, passes=normalise)
+    net, amp = _generate(hyper, enc, dtype, ridge=lstsq, passes=normalise, symmetrise=symmetrise)
     timings["generate"] = time.perf_counter() - t0
     total = NetworkSum([net], [1.0]).to(device=next(net.parameters()).device)
     for p in total.parameters():
@@ -648,7 +668,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
         context = _RasterContext(problem, enc)
         for k in range(int(refine)):
             renc, s = residual_encoding(enc, total, context)
-            corr, _ = _generate(hyper, renc, dtype, ridge=lstsq, passes=normalise)
+            corr, _ = _generate(hyper, renc, dtype, ridge=lstsq, passes=normalise, symmetrise=symmetrise)
             if lstsq:
                 # fresh ridge features each round: the sum's basis grows by a full width
                 corr.body.draw_ridge(corr.config["ridge_seed"] + k + 1)
@@ -706,7 +726,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
             "model": getattr(hyper, "meta", {}).get("config", {}).get("model", hyper.config),
             "timings": timings, "residual": stages[-1] | {}, "stages": stages,
             "residual_scales": scales, "refine_factors": factors, "finetune_info": ft_info,
-            "normalise": int(normalise), "data_scale": amp}
+            "normalise": int(normalise), "data_scale": amp, "symmetrise": symmetrise}
     info["residual"].pop("stage")
     info["residual"].pop("rank", None)
     sol = fem.Solution(basis, dofs, times=times, info=info)

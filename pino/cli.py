@@ -57,6 +57,8 @@ def _cmd_solve(args):
             options[name] = getattr(args, name)
     if args.lstsq:
         options["lstsq"] = True
+    if args.symmetrise is not None:
+        options["symmetrise"] = args.symmetrise
     start = time.perf_counter()
     try:
         sol = pino.solve(module.problem, method=args.method, **options)
@@ -143,7 +145,7 @@ def _cmd_train_hypino(args):
                      lr=args.lr, seed=args.seed, workers=args.workers or 2, device=args.device,
                      max_seconds=args.max_seconds, model_config=_model_config(args.config),
                      n_val=args.val, stop_after=args.stop_after, init=args.init,
-                     fem_labels=args.fem_labels_file or args.fem_labels,
+                     fem_labels=args.fem_labels_file or args.fem_labels, augment=args.augment,
                      log=lambda line: print(line, flush=True))
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -186,6 +188,9 @@ def parser():
     s.add_argument("--n", type=int, default=None, help="method pino: grid cells per side")
     s.add_argument("--refine", type=int, default=None, help="method hypino: refinement steps")
     s.add_argument("--lstsq", action="store_true", help="method hypino: least-squares head")
+    s.add_argument("--symmetrise", action=argparse.BooleanOptionalAction, default=None,
+                   help="method hypino: average over the symmetries of the square "
+                        "(default: on unless --lstsq)")
     s.add_argument("--finetune", type=int, default=None, help="method hypino: fine-tuning steps")
     s.add_argument("--normalise", type=int, default=None,
                    help="method hypino: amplitude-normalisation passes (default 2; 0: off)")
@@ -248,6 +253,8 @@ def parser():
     tr.add_argument("--fem-labels-file", default=None,
                     help="hypino: as --fem-labels, the labels read from this file "
                          "(pino._hypino.write_fem_labels) instead of solved")
+    tr.add_argument("--augment", action="store_true",
+                    help="hypino: move each training sample by a random symmetry of the square")
     tr.set_defaults(run=_cmd_train)
     return p
 
