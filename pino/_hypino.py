@@ -35,6 +35,7 @@ import copy
 import json
 import math
 import os
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -848,26 +849,73 @@ def _label_job(seed, n_interior, n_boundary):
     return fem_label(random_problem(seed, n_interior=n_interior, n_boundary=n_boundary))
 
 
-def write_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256, workers=1):
+def write_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256, workers=1, chunk=256,
+                     log=None):
     """Solve for the :func:`fem_label` of every physics-only sample among the training
     samples ``(seed, 0..n_samples-1)`` and write them to ``path`` (npz, no pickle), so that
     ``train_hypino(fem_labels=path)`` reads them instead of solving: the same run as
     ``fem_labels=True``, without scikit-fem or gmsh where it trains (a GPU machine, say).
     Returns the number of labels written (about 12 minutes for these 8040 on 2 cores).
 
+    Interrupted work is kept: labels are written in ``chunk``-sized pieces to the folder
+    ``path + ".part"`` as they are solved, and a second call with the same arguments solves
+    only the missing pieces (pieces of other arguments are solved again), then writes
+    ``path`` and removes the folder. ``log``: called with a line per piece.
+
     >>> write_fem_labels("labels.npz", seed=4, n_samples=16000, workers=2)   # doctest: +SKIP
     8040
     """
-    seeds = [(int(seed), i) for i in range(int(n_samples)) if mixed_kind((seed, i)) == "physics"]
-    labels = _map(partial(_label_job, n_interior=n_interior, n_boundary=n_boundary), seeds, workers)
-    U = np.full((len(seeds), n_interior), np.nan, dtype=np.float32)  # what training sees
-    for row, u in zip(U, labels):
-        if u is not None:
-            row[:] = u
-    np.savez_compressed(path, seeds=np.array(seeds, dtype=np.int64).reshape(-1, 2), u=U,
-                        ok=np.array([u is not None for u in labels]),
-                        run=np.array([seed, n_samples, n_interior, n_boundary], dtype=np.int64))
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"write_fem_labels: chunk must be a positive integer, got {chunk!r}")
+    seeds = np.array([(int(seed), i) for i in range(int(n_samples)) if mixed_kind((seed, i)) == "physics"],
+                     dtype=np.int64).reshape(-1, 2)
+    run = np.array([seed, n_samples, n_interior, n_boundary], dtype=np.int64)
+    part = str(path) + ".part"
+    os.makedirs(part, exist_ok=True)
+    job = partial(_label_job, n_interior=n_interior, n_boundary=n_boundary)
+    U, ok = [], []
+    for c, start in enumerate(range(0, len(seeds), int(chunk))):
+        sub = seeds[start:start + int(chunk)]
+        piece = os.path.join(part, f"{c:05d}.npz")
+        got = _read_piece(piece, run, sub)
+        if got is None:
+            labels = _map(job, [tuple(int(v) for v in s) for s in sub], workers)
+            u = np.full((len(sub), n_interior), np.nan, dtype=np.float32)   # what training sees
+            for row, lab in zip(u, labels):
+                if lab is not None:
+                    row[:] = lab
+            got = (u, np.array([lab is not None for lab in labels]))
+            _write_npz(piece, seeds=sub, u=got[0], ok=got[1], run=run)
+        U.append(got[0])
+        ok.append(got[1])
+        if log is not None:
+            log(f"fem labels: {start + len(sub)} of {len(seeds)}")
+    U = np.concatenate(U) if U else np.zeros((0, n_interior), np.float32)
+    ok = np.concatenate(ok) if ok else np.zeros(0, bool)
+    _write_npz(path, seeds=seeds, u=U, ok=ok, run=run)
+    shutil.rmtree(part, ignore_errors=True)
     return len(seeds)
+
+
+def _write_npz(path, **arrays):
+    """``np.savez_compressed`` to exactly ``path`` (no suffix added), atomically."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def _read_piece(piece, run, seeds):
+    """(u, ok) of a piece written by an earlier call with the same run and seeds, else None."""
+    if not os.path.exists(piece):
+        return None
+    try:
+        with np.load(piece, allow_pickle=False) as z:
+            if np.array_equal(z["run"], run) and np.array_equal(z["seeds"], seeds):
+                return z["u"], z["ok"]
+    except (OSError, ValueError, KeyError):   # a damaged piece is solved again
+        pass
+    return None
 
 
 def read_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256) -> dict:

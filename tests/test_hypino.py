@@ -343,6 +343,38 @@ def test_fem_labels_from_a_file_and_samples_made_beforehand_give_the_same_run(tm
         train_hypino(str(tmp_path / "c"), **{**opts, "n_samples": 5}, samples=read)
 
 
+def test_write_fem_labels_keeps_what_an_interrupted_call_solved(tmp_path, monkeypatch):
+    import pino._hypino as H
+
+    class Interrupted(Exception):   # what a Ctrl-C or a killed worker does to the call
+        pass
+
+    real, calls, done = H._label_job, [], []
+
+    def flaky(seed, **kw):
+        calls.append(seed)
+        if len(calls) == 3 and not done:
+            raise Interrupted
+        return real(seed, **kw)
+
+    path, opts = str(tmp_path / "l.npz"), dict(seed=2, n_samples=8, n_interior=40, n_boundary=20)
+    monkeypatch.setattr(H, "_label_job", flaky)
+    with pytest.raises(Interrupted):
+        write_fem_labels(path, **opts, chunk=1)
+    done.append(True)
+    assert not os.path.exists(path) and len(os.listdir(path + ".part")) == 2
+    calls.clear()
+    n = write_fem_labels(path, **opts, chunk=1)
+    assert len(calls) == n - 2 and not os.path.exists(path + ".part")   # only the missing ones
+    monkeypatch.undo()
+    once = str(tmp_path / "once.npz")
+    assert write_fem_labels(once, **opts, chunk=5) == n
+    a, b = read_fem_labels(path, 2, 8, 40, 20), read_fem_labels(once, 2, 8, 40, 20)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
+    with pytest.raises(ValueError, match="chunk"):
+        write_fem_labels(path, **opts, chunk=0)
+
+
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
 def test_torchrun_two_processes_match_one(tmp_path):
     cfg = tmp_path / "tiny.json"
