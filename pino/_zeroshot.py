@@ -12,6 +12,11 @@ The path of one solve (all in the reference frame of :func:`pino.encode`, float6
    distribution). Solutions far smaller or larger than those it was trained on are out of
    its range otherwise (on the seven HyPINO problems: median relative L2 0.73 without,
    0.34 with; on held-out training-distribution problems it changes nothing).
+   ``symmetrise`` (default when neither ``lstsq`` nor ``finetune`` is asked for): the
+   same for the problem moved by each symmetry of the square (eight; two for time
+   problems), in one batch, and the networks' mean taken, each evaluated at the moved
+   point (:class:`pino._symmetry.Symmetrised`): exactly equivariant, and on held-out
+   problems 20-25% lower median error than one network.
 3. ``lstsq=True``: its output layer is replaced by the least-squares solution of the linear
    physics-informed problem on the encoding's points (:func:`pino.lstsq_solve` with the
    network's ``body`` as features: the generated features and the fixed ridge features).
@@ -615,7 +620,8 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     interpolated on; ``seed``: the encoding's points and the fine-tuning; ``device``: where
     the networks run (default: the model's device); ``normalise``: passes of amplitude
     normalisation (0: off); ``symmetrise``: average the networks generated for the problem
-    moved by the symmetries of the square (default: True unless ``lstsq``). The pipeline is
+    moved by the symmetries of the square (default: True unless ``lstsq`` or ``finetune``:
+    a fine-tuned mean of eight networks costs eight times as much a step). The pipeline is
     described in :mod:`pino._zeroshot`.
 
     ``info``: method, refine, lstsq, finetune, seed, h, order, n_dofs, ``timings`` (seconds:
@@ -634,7 +640,8 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     _check_family(problem, where)
     _physical_coefficients(problem, where)
     _check_options(refine, lstsq, finetune, h, order, normalise, symmetrise)
-    symmetrise = not lstsq if symmetrise is None else bool(symmetrise)
+    # default: on where the hypernetwork answers alone (fine-tuning 8 networks costs 8x)
+    symmetrise = not (lstsq or finetune) if symmetrise is None else bool(symmetrise)
     timings = {}
     t0 = time.perf_counter()
     hyper = _resolve_model(model, device)
