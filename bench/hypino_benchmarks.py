@@ -7,8 +7,10 @@ For each problem of ``hypino_problems.PROBLEMS``: relative L2 and MSE on the 224
 over the domain (against the exact solution or P2 FEM on h = 0.01, ``hypino_problems``)
 and wall time (seconds) for
 
-- ``zero-shot``      ``pino.solve(problem, method="hypino", model=M)``
-- ``refine=3``       three rounds of residual refinement
+- ``zero-shot``      ``pino.solve(problem, method="hypino", model=M)`` (the mean over the
+                     symmetries of the square, ``symmetrise``, by default here)
+- ``zero-shot, one network`` the same with ``symmetrise=False``
+- ``refine=3``       three rounds of residual refinement (and ``, one network``)
 - ``lstsq``          output layer by least squares
 - ``lstsq+refine=3`` both
 - ``finetune=N``     N Adam steps + min(N, 200) L-BFGS iterations from the generated network
@@ -120,8 +122,9 @@ def features_only(problem, model, seed=0):
 def run(name, model, n_ft, n_lft, log):
     problem, _ = PROBLEMS[name]
     rows = {}
-    runs = [("zero-shot", {}), ("refine=3", {"refine": 3}), ("lstsq", {"lstsq": True}),
-            ("lstsq+refine=3", {"lstsq": True, "refine": 3})]
+    runs = [("zero-shot", {}), ("zero-shot, one network", {"symmetrise": False}),
+            ("refine=3", {"refine": 3}), ("refine=3, one network", {"refine": 3, "symmetrise": False}),
+            ("lstsq", {"lstsq": True}), ("lstsq+refine=3", {"lstsq": True, "refine": 3})]
     if n_lft:
         runs.append((f"lstsq+finetune={n_lft}", {"lstsq": True, "finetune": n_lft}))
     for label, kw in runs + [(f"finetune={n_ft}", {"finetune": n_ft})]:
