@@ -515,6 +515,22 @@ class PINNModule(nn.Module):
         out["out.weight"] = out["out.weight"][:, :self.config["basis"]]
         return out
 
+    def derivatives(self, points):
+        """u, u_x, u_y, u_xx, u_yy, u_xy (N, 6) at points (N, 2) in closed form: what
+        :func:`point_derivatives` gives by autograd, several times cheaper."""
+        W, b = self.out.weight[0], self.config["basis"]
+        jet = self.body.gated_jet(points)
+        if self.body.ridge is not None and (W.requires_grad or torch.any(W[b:])):
+            ridge = self.body.ridge
+            v = ridge(points)
+            zx, zy, zero = ridge.weight[:, 0].expand_as(v), ridge.weight[:, 1].expand_as(v), torch.zeros_like(v)
+            rjet = _tanh_jet((v, zx, zy, zero, zero, zero))
+            out = [g @ W[:b] + r @ W[b:] for g, r in zip(jet, rjet)]
+        else:
+            out = [g @ W[:b] for g in jet]
+        out[0] = out[0] + self.out.bias
+        return torch.stack(out, -1)
+
     def forward(self, points):
         W, b = self.out.weight, self.config["basis"]
         if self.body.ridge is not None and not W.requires_grad and not torch.any(W[:, b:]):

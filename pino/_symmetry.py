@@ -104,3 +104,12 @@ class Symmetrised(nn.Module):
         for M, net in zip(self.matrices, self.nets):
             out = out + net(X @ M.to(X.dtype).T)
         return out / len(self.nets)
+
+    def derivatives(self, X):
+        """u, u_x, u_y, u_xx, u_yy, u_xy (N, 6) of the mean, from the networks' closed-form
+        derivatives at the moved points, moved back."""
+        out = 0.0
+        for M, net in zip(self.matrices, self.nets):
+            D = net.derivatives(X @ M.to(X.dtype).T)
+            out = out + transform_derivatives(D, M.T.cpu().numpy())
+        return out / len(self.nets)

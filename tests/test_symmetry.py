@@ -172,3 +172,22 @@ def test_augmented_training_records_it_and_learns(tmp_path):
                            augment=True, log=lambda *a: None)
     assert read_meta(str(tmp_path / "aug"))["config"]["augment"] is True
     assert hist[-1]["loss"] < 0.7 * hist[0]["loss"]
+
+
+def test_closed_form_derivatives_of_solve_networks_match_autograd():
+    """``derivatives`` of a target network (ridge features with and without weight), of the
+    symmetrised mean and of a sum equal ``point_derivatives`` by autograd."""
+    from pino._hypino import PINNModule, point_derivatives
+    from pino._zeroshot import NetworkSum
+    torch.manual_seed(1)
+    cfg = dict(frequencies=3, width=8, depth=3, basis=6, ridge=5)
+    nets = [PINNModule(**cfg).double() for _ in range(8)]
+    with torch.no_grad():
+        nets[0].out.weight[:, 6:] = 0.0                # a generated network: no ridge weight
+    X = torch.rand(40, 2, dtype=torch.float64) * 2 - 1
+    sym = Symmetrised(nets, symmetries()).double()
+    total = NetworkSum([sym, nets[1]], [0.7, -1.3])
+    for fn in nets[:2] + [sym, total]:
+        for p in fn.parameters():
+            p.requires_grad_(False)
+        assert torch.allclose(fn.derivatives(X), point_derivatives(fn, X), rtol=1e-10, atol=1e-10)
