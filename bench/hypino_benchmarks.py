@@ -10,7 +10,8 @@ and wall time (seconds) for
 - ``zero-shot``      ``pino.solve(problem, method="hypino", model=M)`` (the mean over the
                      symmetries of the square, ``symmetrise``, by default here)
 - ``zero-shot, one network`` the same with ``symmetrise=False``
-- ``refine=3``       three rounds of residual refinement (and ``, one network``)
+- ``refine=3``       three rounds of residual refinement (one network each, the default;
+                     ``, symmetrised``: each round the mean over the symmetries)
 - ``lstsq``          output layer by least squares
 - ``lstsq+refine=3`` both
 - ``finetune=N``     N Adam steps + min(N, 200) L-BFGS iterations from the generated network
@@ -123,7 +124,7 @@ def run(name, model, n_ft, n_lft, log):
     problem, _ = PROBLEMS[name]
     rows = {}
     runs = [("zero-shot", {}), ("zero-shot, one network", {"symmetrise": False}),
-            ("refine=3", {"refine": 3}), ("refine=3, one network", {"refine": 3, "symmetrise": False}),
+            ("refine=3, symmetrised", {"refine": 3, "symmetrise": True}), ("refine=3", {"refine": 3}),
             ("lstsq", {"lstsq": True}), ("lstsq+refine=3", {"lstsq": True, "refine": 3})]
     if n_lft:
         runs.append((f"lstsq+finetune={n_lft}", {"lstsq": True, "finetune": n_lft}))

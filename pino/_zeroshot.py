@@ -12,7 +12,7 @@ The path of one solve (all in the reference frame of :func:`pino.encode`, float6
    distribution). Solutions far smaller or larger than those it was trained on are out of
    its range otherwise (on the seven HyPINO problems: median relative L2 0.73 without,
    0.34 with; on held-out training-distribution problems it changes nothing).
-   ``symmetrise`` (default when neither ``lstsq`` nor ``finetune`` is asked for): the
+   ``symmetrise`` (default when none of ``lstsq``, ``refine``, ``finetune`` is asked for): the
    same for the problem moved by each symmetry of the square (eight; two for time
    problems), in one batch, and the networks' mean taken, each evaluated at the moved
    point (:class:`pino._symmetry.Symmetrised`): exactly equivariant, and on held-out
@@ -637,8 +637,9 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     interpolated on; ``seed``: the encoding's points and the fine-tuning; ``device``: where
     the networks run (default: the model's device); ``normalise``: passes of amplitude
     normalisation (0: off); ``symmetrise``: average the networks generated for the problem
-    moved by the symmetries of the square (default: True unless ``lstsq`` or ``finetune``:
-    a fine-tuned mean of eight networks costs eight times as much a step). The pipeline is
+    moved by the symmetries of the square (default: True for the plain zero-shot answer,
+    False with ``lstsq``, ``refine`` or ``finetune``: a refined or fine-tuned mean of eight
+    networks costs up to eight times as much). The pipeline is
     described in :mod:`pino._zeroshot`.
 
     ``info``: method, refine, lstsq, finetune, seed, h, order, n_dofs, ``timings`` (seconds:
@@ -657,8 +658,9 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     _check_family(problem, where)
     _physical_coefficients(problem, where)
     _check_options(refine, lstsq, finetune, h, order, normalise, symmetrise)
-    # default: on where the hypernetwork answers alone (fine-tuning 8 networks costs 8x)
-    symmetrise = not (lstsq or finetune) if symmetrise is None else bool(symmetrise)
+    # default: on for the plain zero-shot answer only; refining or fine-tuning a mean of
+    # eight networks costs up to eight times as much (refine=3: 20-30 s instead of 3 s)
+    symmetrise = not (lstsq or finetune or refine) if symmetrise is None else bool(symmetrise)
     timings = {}
     t0 = time.perf_counter()
     hyper = _resolve_model(model, device)

@@ -190,7 +190,7 @@ def parser():
     s.add_argument("--lstsq", action="store_true", help="method hypino: least-squares head")
     s.add_argument("--symmetrise", action=argparse.BooleanOptionalAction, default=None,
                    help="method hypino: average over the symmetries of the square "
-                        "(default: on unless --lstsq or --finetune)")
+                        "(default: on unless --lstsq, --refine or --finetune)")
     s.add_argument("--finetune", type=int, default=None, help="method hypino: fine-tuning steps")
     s.add_argument("--normalise", type=int, default=None,
                    help="method hypino: amplitude-normalisation passes (default 2; 0: off)")

@@ -145,6 +145,9 @@ def test_solve_averages_by_default_and_refuses_it_with_lstsq():
     assert np.allclose(one.network(P), parts[0].numpy(), atol=1e-5)
     assert not pino.solve(problem, method="hypino", model=model, h=0.5, lstsq=True).info["symmetrise"]
     assert not pino.solve(problem, method="hypino", model=model, h=0.5, finetune=2).info["symmetrise"]
+    assert not pino.solve(problem, method="hypino", model=model, h=0.5, refine=1).info["symmetrise"]
+    both = pino.solve(problem, method="hypino", model=model, h=0.5, refine=1, symmetrise=True)
+    assert both.info["residual"]["loss"] < sol.info["residual"]["loss"]      # refinement still works
     tuned = pino.solve(problem, method="hypino", model=model, h=0.5, finetune=2, symmetrise=True)
     assert tuned.info["symmetrise"] and tuned.info["residual"]["loss"] < sol.info["residual"]["loss"]
     with pytest.raises(ValueError, match="symmetrise=True cannot be combined with lstsq"):
