@@ -53,7 +53,8 @@ from ._checkpoint import load_checkpoint, read_meta
 from ._encoding import (CHANNELS, COEFFICIENT_BOUND, DIRICHLET, NEUMANN, ROBIN, Encoding,
                         _inside, _rasterise)
 from ._fit import fit
-from ._symmetry import symmetries, transform_coefficients, transform_derivatives, transform_rasters
+from ._symmetry import (moved_inputs, symmetries, transform_coefficients, transform_derivatives,
+                        transform_rasters)
 
 __all__ = ["rasterise_sample", "SampleRasters", "scale_rasters", "AMPLITUDE", "TargetPINN",
            "PINNModule", "HyperNetwork", "GeneratedPINNs", "hypino_loss", "hypino_batch",
@@ -1159,7 +1160,7 @@ def heldout_errors(model, n=8, seed=None, normalise=0, physics=False, symmetrise
     ``physics=True``: held-out physics-only problems (constant to quadratic sources, simple
     boundary data, random holes) against FEM solutions (:func:`fem_label`) instead.
     ``symmetrise=True``: of the mean over the symmetries of the square, as ``pino.solve``
-    answers without ``lstsq`` (:mod:`pino._symmetry`).
+    answers by default without ``lstsq``, ``refine`` or ``finetune`` (:mod:`pino._symmetry`).
 
     >>> heldout_errors(load_hypino(), n=4)                  # doctest: +SKIP
     array([...])
@@ -1190,15 +1191,13 @@ def _relative_l2(net, val, chunk=64, normalise=0, symmetrise=False):
             P = torch.cat([b["interior"], b["boundary"]], 1)
             u = count = 0.0
             for M, time_ok in zip(mats, for_time):
-                Mt = torch.as_tensor(M, dtype=P.dtype, device=P.device)
-                rasters = transform_rasters(b["rasters"].float(), M)
-                coefs = transform_coefficients(b["coefficients"], M)
+                rasters, coefs, PM = moved_inputs(b["rasters"].float(), b["coefficients"], P, M)
                 if normalise:
-                    w, _ = net.generate_normalised(rasters, coefs, P @ Mt.T, normalise)
+                    w, _ = net.generate_normalised(rasters, coefs, PM, normalise)
                 else:
                     w = net(rasters, coefs)
                 use = (~timed | time_ok).to(P.dtype)[:, None]
-                u = u + use * net.target(b["interior"] @ Mt.T, w)
+                u = u + use * net.target(PM[:, :b["interior"].shape[1]], w)
                 count = count + use
             lab = b["labelled"]
             u = u / count * lab

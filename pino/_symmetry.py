@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 __all__ = ["symmetries", "transform_rasters", "transform_coefficients", "transform_derivatives",
-           "Symmetrised"]
+           "moved_inputs", "Symmetrised"]
 
 
 def symmetries(timed=False) -> list:
@@ -56,28 +56,36 @@ def transform_rasters(rasters, M):
     return rasters
 
 
-def transform_coefficients(coefficients, M):
-    """Coefficients ``(..., 6)`` of the problem moved by ``p' = M p``."""
+def _move_orders(v, M, off):
+    """``(..., 6)`` = (scalar, vector (2), symmetric matrix (xx, yy, xy)) moved by ``M``: the
+    scalar kept, the vector ``M v``, the matrix ``M A M^T``, whose off-diagonal entry is
+    ``off`` times the last component."""
     _parts(M)
-    c = coefficients
-    Mt = torch.as_tensor(np.asarray(M, float), dtype=c.dtype, device=c.device)
-    b = c[..., 1:3] @ Mt.T
-    A = torch.stack([torch.stack([c[..., 3], c[..., 5] / 2], -1),
-                     torch.stack([c[..., 5] / 2, c[..., 4]], -1)], -2)
+    Mt = torch.as_tensor(np.asarray(M, float), dtype=v.dtype, device=v.device)
+    g = v[..., 1:3] @ Mt.T
+    A = torch.stack([torch.stack([v[..., 3], off * v[..., 5]], -1),
+                     torch.stack([off * v[..., 5], v[..., 4]], -1)], -2)
     A = Mt @ A @ Mt.T
-    return torch.stack([c[..., 0], b[..., 0], b[..., 1], A[..., 0, 0], A[..., 1, 1], 2 * A[..., 0, 1]], -1)
+    return torch.stack([v[..., 0], g[..., 0], g[..., 1], A[..., 0, 0], A[..., 1, 1], A[..., 0, 1] / off], -1)
+
+
+def transform_coefficients(coefficients, M):
+    """Coefficients ``(..., 6)`` of the problem moved by ``p' = M p``: ``b' = M b``,
+    ``A' = M A M^T`` (``A = [[c3, c5/2], [c5/2, c4]]``)."""
+    return _move_orders(coefficients, M, 0.5)
 
 
 def transform_derivatives(derivatives, M):
     """Derivatives ``(..., 6)`` (u, u_x, u_y, u_xx, u_yy, u_xy) of ``u`` at ``p``, as those of
     the moved solution ``u(M^T p')`` at ``p' = M p``: u, ``M grad u``, ``M H M^T``."""
-    _parts(M)
-    D = derivatives
-    Mt = torch.as_tensor(np.asarray(M, float), dtype=D.dtype, device=D.device)
-    g = D[..., 1:3] @ Mt.T
-    H = torch.stack([torch.stack([D[..., 3], D[..., 5]], -1), torch.stack([D[..., 5], D[..., 4]], -1)], -2)
-    H = Mt @ H @ Mt.T
-    return torch.stack([D[..., 0], g[..., 0], g[..., 1], H[..., 0, 0], H[..., 1, 1], H[..., 0, 1]], -1)
+    return _move_orders(derivatives, M, 1.0)
+
+
+def moved_inputs(rasters, coefficients, points, M):
+    """The hypernetwork's inputs (rasters ``(..., C, R, R)``, coefficients ``(..., 6)``) and
+    reference points ``(..., N, 2)`` of the problem moved by ``p' = M p``."""
+    Mt = torch.as_tensor(np.asarray(M, float), dtype=points.dtype, device=points.device)
+    return transform_rasters(rasters, M), transform_coefficients(coefficients, M), points @ Mt.T
 
 
 class Symmetrised(nn.Module):

@@ -89,7 +89,7 @@ from ._checkpoint import read_meta
 from ._hypino import (MODELS, GeneratedPINNs, HyperNetwork, _as_inputs, boundary_operator,
                       load_hypino, point_derivatives)
 from ._lstsq import DEFAULT_WEIGHTS, lstsq_solve, lstsq_system, scaled_svd, svd_solve
-from ._symmetry import Symmetrised, symmetries, transform_coefficients, transform_rasters
+from ._symmetry import Symmetrised, moved_inputs, symmetries
 
 __all__ = ["solve_hypino", "NetworkSum", "ZeroShotNetwork", "physics_residuals", "physics_loss",
            "residual_encoding", "train_physics", "finetune_projected"]
@@ -611,10 +611,8 @@ def _generate(model, enc, dtype, ridge, passes=2, symmetrise=False):
     p = next(model.parameters())
     rasters, coefs = _as_inputs(enc, model.resolution)
     mats = symmetries(enc.is_time_dependent) if symmetrise else [np.eye(2)]
-    P = torch.as_tensor(np.concatenate([enc.interior, enc.boundary_points]))
-    rasters = torch.cat([transform_rasters(rasters, M) for M in mats])
-    coefs = torch.cat([transform_coefficients(coefs, M) for M in mats])
-    P = torch.stack([P @ torch.as_tensor(M).T for M in mats])
+    P = torch.as_tensor(np.concatenate([enc.interior, enc.boundary_points]))[None]
+    rasters, coefs, P = (torch.cat(parts) for parts in zip(*(moved_inputs(rasters, coefs, P, M) for M in mats)))
     with torch.no_grad():
         w, k = model.generate_normalised(rasters.to(p.device, p.dtype), coefs.to(p.device, p.dtype),
                                          P.to(p.device), passes)
