@@ -1057,6 +1057,23 @@ def _moved(batch, gen):
     return out
 
 
+def _rescaled(batch, gen, spread=1.25):
+    """The batch of :func:`_take` with each labelled sample scaled (the problem is linear:
+    rasters, f, g, u and its derivatives) so that max |u| over its labelled points is
+    :data:`AMPLITUDE` times a log-uniform factor in ``[1 / spread, spread]``: the sizes that
+    amplitude normalisation asks the model about. Samples without labels keep their size."""
+    lab = batch.get("labelled", batch["manufactured"][:, None].expand_as(batch["f"])) > 0
+    peak = (batch["derivatives"][..., 0].abs() * lab).amax(1)
+    aim = AMPLITUDE * spread ** (2 * torch.rand(len(peak), generator=gen) - 1)
+    k = torch.where(peak > 1e-6, aim.to(peak) / peak.clamp(min=1e-6), torch.ones_like(peak))
+    k = k.clamp(0.02, 50.0)
+    out = dict(batch)
+    out["rasters"] = scale_rasters(batch["rasters"], k)
+    out["f"], out["g"] = batch["f"] * k[:, None], batch["g"] * k[:, None]
+    out["derivatives"] = batch["derivatives"] * k[:, None, None]
+    return out
+
+
 def _slice(batch, sel):
     return {k: v[sel] for k, v in batch.items()}
 
@@ -1221,7 +1238,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
                  device=None, resume=True, stop_after=None, max_seconds=None, log=print,
                  model_config=None, n_val=32, points=(256, 128), pool=(1024, 256),
                  weight_decay=0.0, loss_weights=None, clip=1.0, init=None, fem_labels=False,
-                 samples=None, augment=False):
+                 samples=None, augment=False, rescale=False):
     """Train a :class:`HyperNetwork` on ``n_samples`` random problems; checkpoints in ``out``.
 
     Sample ``i`` is ``random_problem((seed, i), "mixed")`` with ``pool`` (interior, boundary)
@@ -1248,7 +1265,9 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     returns for the same options), e.g. in another process while the GPU does other work.
     ``augment``: each sample of a batch is moved by a random symmetry of the square
     (:mod:`pino._symmetry`; recorded in the config only when set), so that the model learns
-    the answers ``pino.solve`` averages.
+    the answers ``pino.solve`` averages. ``rescale``: each labelled sample of a batch is
+    scaled so that its max |u| is near :data:`AMPLITUDE` (:func:`_rescaled`), where amplitude
+    normalisation asks (recorded in the config only when set).
     Returns ``(model, history)``.
     """
     for name, v in (("n_samples", n_samples), ("epochs", epochs), ("batch", batch)):
@@ -1301,6 +1320,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             "n_val": n_val, "loss_weights": {**LOSS_WEIGHTS, **(loss_weights or {})}, "clip": clip,
             "model": model.config, **({"fem_labels": True} if fem_labels else {}),
             **({"augment": True} if augment else {}),
+            **({"rescale": True} if rescale else {}),
             **({"init": str(init)} if init is not None else {})}))
         steps_per_epoch = math.ceil(n_samples / batch)
         start = 0
@@ -1314,6 +1334,8 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             gen = torch.Generator().manual_seed(int(seed) * 1_000_003 + counter[0])
             counter[0] += 1
             full = _take(data, idx, points, gen)
+            if rescale:
+                full = _rescaled(full, gen)
             if augment:
                 full = _moved(full, gen)
             n = len(idx)

@@ -584,7 +584,10 @@ def _resolve_model(model, device):
     return _LOADED[key]
 
 
-def _check_options(refine, lstsq, finetune, h, order, normalise=0, symmetrise=None):
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _check_options(refine, lstsq, finetune, h, order, normalise=0, symmetrise=None, dtype=None):
     for nm, v in (("refine", refine), ("finetune", finetune), ("normalise", normalise)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
             raise ValueError(f"solve_hypino: {nm} must be an integer >= 0, got {v!r}")
@@ -596,6 +599,9 @@ def _check_options(refine, lstsq, finetune, h, order, normalise=0, symmetrise=No
         raise ValueError(f"solve_hypino: order must be 1, 2 or 3, got {order!r}")
     if symmetrise is not None and not isinstance(symmetrise, (bool, np.bool_)):
         raise ValueError(f"solve_hypino: symmetrise must be None, True or False, got {symmetrise!r}")
+    if dtype is not None and not (isinstance(dtype, str) and dtype in _DTYPES
+                                  or isinstance(dtype, torch.dtype) and dtype in _DTYPES.values()):
+        raise ValueError(f"solve_hypino: dtype must be None, 'float32' or 'float64', got {dtype!r}")
     if symmetrise and lstsq:
         raise ValueError("solve_hypino: symmetrise=True cannot be combined with lstsq=True (the "
                          "least-squares head replaces the generated output layers of one network); "
@@ -623,7 +629,7 @@ def _generate(model, enc, dtype, ridge, passes=2, symmetrise=False):
 
 
 def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=None, order=1,
-                 seed=0, device=None, normalise=2, symmetrise=None):
+                 seed=0, device=None, normalise=2, symmetrise=None, dtype=None):
     """Solve ``problem`` zero-shot with a hypernetwork; returns a :class:`fem.Solution`.
 
     ``model``: a :class:`pino.HyperNetwork`, a checkpoint folder of ``pino train hypino`` or
@@ -637,7 +643,11 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     normalisation (0: off); ``symmetrise``: average the networks generated for the problem
     moved by the symmetries of the square (default: True for the plain zero-shot answer,
     False with ``lstsq``, ``refine`` or ``finetune``: a refined or fine-tuned mean of eight
-    networks costs up to eight times as much). The pipeline is
+    networks costs up to eight times as much); ``dtype``: "float32" or "float64", the
+    precision the generated networks run in (default: float32 for the plain zero-shot
+    answer, whose weights come from a float32 hypernetwork anyway, so float64 adds cost and
+    no accuracy; float64 with ``lstsq``, ``refine`` or ``finetune``, whose solves and
+    residual problems reach below float32's resolution). The pipeline is
     described in :mod:`pino._zeroshot`.
 
     ``info``: method, refine, lstsq, finetune, seed, h, order, n_dofs, ``timings`` (seconds:
@@ -646,7 +656,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     ``stages`` (the same after each stage), ``residual_scales`` (the factors s of the
     refinement rounds), ``refine_factors`` (the factors c of the corrections), ``finetune_info``,
     ``normalise`` and ``data_scale`` (the factor k of the first network's normalisation),
-    ``symmetrise``.
+    ``symmetrise``, ``dtype``.
     ``sol.network``: exact point values.
 
     >>> sol = solve_hypino(problem, model="runs/hypino", lstsq=True, refine=2)   # doctest: +SKIP
@@ -655,7 +665,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     where = f"solve_hypino({problem.name!r})" if getattr(problem, "name", None) else "solve_hypino"
     _check_family(problem, where)
     _physical_coefficients(problem, where)
-    _check_options(refine, lstsq, finetune, h, order, normalise, symmetrise)
+    _check_options(refine, lstsq, finetune, h, order, normalise, symmetrise, dtype)
     # default: on for the plain zero-shot answer only; refining or fine-tuning a mean of
     # eight networks costs up to eight times as much (refine=3: 20-30 s instead of 3 s)
     symmetrise = not (lstsq or finetune or refine) if symmetrise is None else bool(symmetrise)
@@ -663,7 +673,8 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     t0 = time.perf_counter()
     hyper = _resolve_model(model, device)
     timings["load"] = time.perf_counter() - t0
-    dtype = torch.float64
+    plain = not (lstsq or finetune or refine)
+    dtype = _DTYPES.get(dtype, dtype) or (torch.float32 if plain else torch.float64)
 
     t0 = time.perf_counter()
     enc = encode(problem, resolution=hyper.resolution, seed=seed)
@@ -719,7 +730,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
         total.float()                          # about 2x faster than float64 here
         ft_info = train_physics(total, enc, int(finetune), min(int(finetune), 200), seed=seed,
                                 check_enc=check_enc)
-        total.double()
+        total.to(dtype)
     if finetune:
         stages.append({"stage": "finetune", **_summary(total, enc, cache)})
     timings["finetune"] = time.perf_counter() - t0
@@ -750,7 +761,8 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
             "model": getattr(hyper, "meta", {}).get("config", {}).get("model", hyper.config),
             "timings": timings, "residual": stages[-1] | {}, "stages": stages,
             "residual_scales": scales, "refine_factors": factors, "finetune_info": ft_info,
-            "normalise": int(normalise), "data_scale": amp, "symmetrise": symmetrise}
+            "normalise": int(normalise), "data_scale": amp, "symmetrise": symmetrise,
+            "dtype": str(dtype).replace("torch.", "")}
     info["residual"].pop("stage")
     info["residual"].pop("rank", None)
     sol = fem.Solution(basis, dofs, times=times, info=info)

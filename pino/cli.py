@@ -146,6 +146,7 @@ def _cmd_train_hypino(args):
                      max_seconds=args.max_seconds, model_config=_model_config(args.config),
                      n_val=args.val, stop_after=args.stop_after, init=args.init,
                      fem_labels=args.fem_labels_file or args.fem_labels, augment=args.augment,
+                     rescale=args.rescale,
                      log=lambda line: print(line, flush=True))
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -255,6 +256,9 @@ def parser():
                          "(pino._hypino.write_fem_labels) instead of solved")
     tr.add_argument("--augment", action="store_true",
                     help="hypino: move each training sample by a random symmetry of the square")
+    tr.add_argument("--rescale", action="store_true",
+                    help="hypino: scale each labelled sample to max |u| near 1.5, where amplitude "
+                         "normalisation asks the model")
     tr.set_defaults(run=_cmd_train)
     return p
 

@@ -131,10 +131,10 @@ def test_solve_averages_by_default_and_refuses_it_with_lstsq():
     torch.manual_seed(0)
     model = HyperNetwork(TINY).eval()
     problem = _problem((0.4, -0.3), _op(D["ux"], D["uy"], D["uxx"], D["uyy"], D["uxy"]), x)
-    sol = pino.solve(problem, method="hypino", model=model, h=0.5)
+    sol = pino.solve(problem, method="hypino", model=model, h=0.5, dtype="float64")
     net = sol.network.module.nets[0]
     assert sol.info["symmetrise"] and isinstance(net, Symmetrised) and len(net.nets) == 8
-    one = pino.solve(problem, method="hypino", model=model, h=0.5, symmetrise=False)
+    one = pino.solve(problem, method="hypino", model=model, h=0.5, symmetrise=False, dtype=torch.float64)
     assert not one.info["symmetrise"] and not isinstance(one.network.module.nets[0], Symmetrised)
     # the average of the eight is the mean of their values at the mapped points
     P = np.random.default_rng(0).uniform(-0.9, 0.9, (20, 2))
@@ -194,3 +194,24 @@ def test_closed_form_derivatives_of_solve_networks_match_autograd():
         for p in fn.parameters():
             p.requires_grad_(False)
         assert torch.allclose(fn.derivatives(X), point_derivatives(fn, X), rtol=1e-10, atol=1e-10)
+
+
+def test_rescaled_training_batches_keep_their_pde_and_reach_the_asked_size():
+    """``rescale``: each labelled sample times k (the problem is linear): f = D . c still
+    holds, max |u| lands in [AMPLITUDE / 1.25, AMPLITUDE * 1.25], rasters carry k."""
+    from pino._hypino import AMPLITUDE, _rescaled, scale_rasters
+    seeds = [(4, i) for i in range(10)]
+    data = hypino_batch(seeds, ["elliptic"] * 8 + ["heat", "physics"], resolution=32,
+                        n_interior=64, n_boundary=32)
+    batch = _take(data, torch.arange(10), (64, 32), torch.Generator().manual_seed(0))
+    out = _rescaled(batch, torch.Generator().manual_seed(1))
+    manu = batch["manufactured"] > 0
+    lhs = (out["derivatives"] * out["coefficients"][:, None]).sum(-1)
+    assert torch.allclose(lhs[manu], out["f"][manu], rtol=1e-4, atol=1e-4 * out["f"].abs().max())
+    peak = out["derivatives"][manu, :, 0].abs().amax(1)
+    assert torch.all(peak > AMPLITUDE / 1.25 - 1e-5) and torch.all(peak < AMPLITUDE * 1.25 + 1e-5)
+    k = out["g"][:9, 0] / batch["g"][:9, 0]
+    assert torch.allclose(out["rasters"][:9], scale_rasters(batch["rasters"][:9], k), atol=1e-4)
+    # an unlabelled physics-only sample keeps its size
+    assert torch.equal(out["f"][9], batch["f"][9])
+    assert torch.allclose(out["rasters"][9], batch["rasters"][9], atol=1e-5)
