@@ -52,7 +52,7 @@ def _cmd_solve(args):
         options["order"] = args.order
     if args.dt is not None:
         options["dt"] = args.dt
-    for name in ("model", "refine", "finetune", "normalise", "n"):
+    for name in ("model", "refine", "finetune", "normalise", "n", "dtype"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     if args.lstsq:
@@ -193,6 +193,9 @@ def parser():
                    help="method hypino: average over the symmetries of the square "
                         "(default: on unless --lstsq, --refine or --finetune)")
     s.add_argument("--finetune", type=int, default=None, help="method hypino: fine-tuning steps")
+    s.add_argument("--dtype", choices=("float32", "float64"), default=None,
+                   help="method hypino: precision of the networks (default: float32 for the plain "
+                        "zero-shot answer, float64 with --lstsq, --refine or --finetune)")
     s.add_argument("--normalise", type=int, default=None,
                    help="method hypino: amplitude-normalisation passes (default 2; 0: off)")
     s.add_argument("-o", "--output", default="out", help="output folder (default: out)")
