@@ -164,16 +164,18 @@ def laplacian_1d():
     return sp.diff(u, x, 2) / 10
 
 
-def test_augmented_training_records_it_and_learns(tmp_path):
-    """``augment=True``: the config says so (a run without it resumes as before) and the
-    training loss of a tiny model falls on moved batches."""
+@pytest.mark.parametrize("option", ["augment", "rescale"])
+def test_augmented_training_records_it_and_learns(tmp_path, option):
+    """``augment=True`` / ``rescale=True``: the config says so (a run without it resumes as
+    before) and the training loss of a tiny model falls on moved or rescaled batches."""
     from pino._checkpoint import read_meta
     from pino._hypino import train_hypino
     torch.manual_seed(0)
-    _, hist = train_hypino(str(tmp_path / "aug"), n_samples=8, epochs=6, batch=4, lr=3e-3, seed=2,
+    _, hist = train_hypino(str(tmp_path / option), n_samples=8, epochs=6, batch=4, lr=3e-3, seed=2,
                            workers=1, model_config=TINY, n_val=0, points=(64, 32), pool=(64, 32),
-                           augment=True, log=lambda *a: None)
-    assert read_meta(str(tmp_path / "aug"))["config"]["augment"] is True
+                           log=lambda *a: None, **{option: True})
+    config = read_meta(str(tmp_path / option))["config"]
+    assert config[option] is True and not {"augment", "rescale"} - {option} & set(config)
     assert hist[-1]["loss"] < 0.7 * hist[0]["loss"]
 
 
