@@ -1,6 +1,7 @@
 """Zero-shot solving with a pretrained hypernetwork: ``pino.solve(problem, method="hypino")``.
 
-The path of one solve (all in the reference frame of :func:`pino.encode`, float64):
+The path of one solve (all in the reference frame of :func:`pino.encode`; the networks in
+float64, or float32 for the plain zero-shot answer: ``dtype``):
 
 1. ``encode(problem, resolution=model.resolution, seed=seed)``; problems outside the family
    get encode's ValueError (it suggests ``method="fem"``).
