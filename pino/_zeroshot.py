@@ -1,7 +1,7 @@
 """Zero-shot solving with a pretrained hypernetwork: ``pino.solve(problem, method="hypino")``.
 
 The path of one solve (all in the reference frame of :func:`pino.encode`; the networks in
-float64, or float32 for the plain zero-shot answer: ``dtype``):
+float64 with ``lstsq`` or ``finetune``, else float32: ``dtype``):
 
 1. ``encode(problem, resolution=model.resolution, seed=seed)``; problems outside the family
    get encode's ValueError (it suggests ``method="fem"``).
@@ -645,10 +645,10 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     moved by the symmetries of the square (default: True for the plain zero-shot answer,
     False with ``lstsq``, ``refine`` or ``finetune``: a refined or fine-tuned mean of eight
     networks costs up to eight times as much); ``dtype``: "float32" or "float64", the
-    precision the generated networks run in (default: float32 for the plain zero-shot
-    answer, whose weights come from a float32 hypernetwork anyway, so float64 adds cost and
-    no accuracy; float64 with ``lstsq``, ``refine`` or ``finetune``, whose solves and
-    residual problems reach below float32's resolution). The pipeline is
+    precision the generated networks run in (default: float32 for the zero-shot answer and
+    ``refine``, whose weights come from a float32 hypernetwork anyway, so float64 adds cost
+    and no accuracy; float64 with ``lstsq`` or ``finetune``, whose solves reach below
+    float32's resolution). The pipeline is
     described in :mod:`pino._zeroshot`.
 
     ``info``: method, refine, lstsq, finetune, seed, h, order, n_dofs, ``timings`` (seconds:
@@ -674,8 +674,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     t0 = time.perf_counter()
     hyper = _resolve_model(model, device)
     timings["load"] = time.perf_counter() - t0
-    plain = not (lstsq or finetune or refine)
-    dtype = _DTYPES.get(dtype, dtype) or (torch.float32 if plain else torch.float64)
+    dtype = _DTYPES.get(dtype, dtype) or (torch.float64 if lstsq or finetune else torch.float32)
 
     t0 = time.perf_counter()
     enc = encode(problem, resolution=hyper.resolution, seed=seed)

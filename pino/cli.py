@@ -194,8 +194,8 @@ def parser():
                         "(default: on unless --lstsq, --refine or --finetune)")
     s.add_argument("--finetune", type=int, default=None, help="method hypino: fine-tuning steps")
     s.add_argument("--dtype", choices=("float32", "float64"), default=None,
-                   help="method hypino: precision of the networks (default: float32 for the plain "
-                        "zero-shot answer, float64 with --lstsq, --refine or --finetune)")
+                   help="method hypino: precision of the networks (default: float64 with --lstsq "
+                        "or --finetune, else float32)")
     s.add_argument("--normalise", type=int, default=None,
                    help="method hypino: amplitude-normalisation passes (default 2; 0: off)")
     s.add_argument("-o", "--output", default="out", help="output folder (default: out)")

@@ -312,9 +312,9 @@ def test_finetune_keeps_the_state_best_on_held_out_points(tiny, poisson):
     assert len(calls) >= 3 and all(torch.equal(start[k], v) for k, v in net.state_dict().items())
 
 
-def test_plain_zero_shot_runs_in_float32_and_the_rest_in_float64(tiny, poisson):
-    """The plain answer's networks run in float32 (their weights come from a float32
-    hypernetwork): the same values as float64 to float32 rounding; lstsq, refine and
+def test_zero_shot_runs_in_float32_and_lstsq_and_finetune_in_float64(tiny, poisson):
+    """The zero-shot and refined answers' networks run in float32 (their weights come from a
+    float32 hypernetwork): the same values as float64 to float32 rounding; lstsq and
     finetune default to float64; ``dtype`` overrides; a bad dtype names the choices."""
     P = np.random.default_rng(1).uniform(-0.9, 0.9, (50, 2))
     single = solve_hypino(poisson, model=tiny, h=0.5)
@@ -325,7 +325,8 @@ def test_plain_zero_shot_runs_in_float32_and_the_rest_in_float64(tiny, poisson):
     assert 0 < np.abs(a - b).max() < 1e-5 * np.abs(b).max()
     for key, value in double.info["residual"].items():
         assert single.info["residual"][key] == pytest.approx(value, rel=1e-4)
-    assert solve_hypino(poisson, model=tiny, h=0.5, refine=1).info["dtype"] == "float64"
+    assert solve_hypino(poisson, model=tiny, h=0.5, refine=1).info["dtype"] == "float32"
+    assert solve_hypino(poisson, model=tiny, h=0.5, finetune=2).info["dtype"] == "float64"
     assert solve_hypino(poisson, model=tiny, h=0.5, lstsq=True).info["dtype"] == "float64"
     tuned = solve_hypino(poisson, model=tiny, h=0.5, finetune=3, dtype="float32")
     assert tuned.info["dtype"] == "float32" and np.isfinite(tuned.info["residual"]["loss"])
