@@ -375,23 +375,49 @@ def _wave_operator(rng):
     return c
 
 
-def _random_holes(rng, margin=0.05, max_tries=50):
-    """0-3 non-overlapping holes (disk, rectangle, triangle) inside the box with a margin.
-    Returns a tuple of ``(shape, params, tag)`` with params as tuples of floats."""
-    n = int(rng.integers(4))
+def _random_notch(rng):
+    """A rectangle cut from the box: at a corner (an L-shaped domain) or into a side (a
+    slot), reaching 0.1 past the box so that the cut is clean. ``(shape, params, "notch")``."""
+    if rng.random() < 0.5:
+        sx, sy = rng.choice([-1.0, 1.0], 2)
+        wx, wy = rng.uniform(0.4, 1.2, 2)
+        xs, ys = sorted((sx * (1 - wx), sx * 1.1)), sorted((sy * (1 - wy), sy * 1.1))
+    else:
+        w, depth = rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8)
+        c = rng.uniform(-0.9 + w / 2, 0.9 - w / 2)
+        side, sign = int(rng.integers(2)), float(rng.choice([-1.0, 1.0]))
+        across, into = (c - w / 2, c + w / 2), sorted((sign * (1 - depth), sign * 1.1))
+        xs, ys = (across, into) if side == 0 else (into, across)
+    return ("rectangle", (float(xs[0]), float(ys[0]), float(xs[1]), float(ys[1])), "notch")
+
+
+def _clear_of(notch, cx, cy, R, margin):
+    """Whether the disk (cx, cy, R + margin) misses the notch's rectangle."""
+    x0, y0, x1, y1 = notch[1]
+    return np.hypot(max(x0 - cx, 0.0, cx - x1), max(y0 - cy, 0.0, cy - y1)) >= R + margin
+
+
+def _random_holes(rng, max_holes=3, notch=0.0, margin=0.05, max_tries=50):
+    """0-``max_holes`` non-overlapping holes (disk, rectangle, triangle) inside the box with
+    a margin and, with probability ``notch``, a rectangle cut from a corner or a side
+    (first, tagged "notch"). Returns a tuple of ``(shape, params, tag)`` with params as
+    tuples of floats."""
+    n = int(rng.integers(max_holes + 1))
     placed = []  # (cx, cy, R)
-    holes = []
+    holes = [_random_notch(rng)] if notch > 0 and rng.random() < notch else []
+    cut = holes[0] if holes else None
     for i in range(n):
         for _ in range(max_tries):
             R = rng.uniform(0.1, 0.35)
             cx, cy = rng.uniform(-1 + margin + R, 1 - margin - R, 2)
-            if all(np.hypot(cx - px, cy - py) >= R + pr + margin for px, py, pr in placed):
+            if (all(np.hypot(cx - px, cy - py) >= R + pr + margin for px, py, pr in placed)
+                    and (cut is None or _clear_of(cut, cx, cy, R, margin))):
                 break
         else:
             continue
         placed.append((cx, cy, R))
         shape = ("disk", "rectangle", "triangle")[rng.integers(3)]
-        tag = f"hole{len(holes)}"
+        tag = f"hole{len(placed) - 1}"
         if shape == "disk":
             params = (cx, cy, R)
         elif shape == "rectangle":
@@ -438,7 +464,10 @@ def _sample_boundary(holes, n, rng):
     """``n`` points uniform by length on the box and the hole boundaries, with outward
     normals (flipped on holes) and tags. Equivalent to ``domain.sample_boundary`` because
     the holes are disjoint and strictly inside the box, so every primitive boundary point
-    survives; sampling primitive by primitive skips the CSG membership tests."""
+    survives; sampling primitive by primitive skips the CSG membership tests. With a notch
+    (which cuts the box's sides) the domain samples itself."""
+    if any(h[2] == "notch" for h in holes):
+        return _domain(holes).sample_boundary(n, seed=_seed_int(rng))
     prims = [Rectangle(*_BOX)] + [hole_domain(*h) for h in holes]
     length = np.array([8.0] + [_perimeter(h[0], h[1]) for h in holes])
     counts = rng.multinomial(n, length / length.sum())
@@ -665,10 +694,14 @@ def mixed_kind(seed) -> str:
     return _draw_kind(np.random.default_rng(tuple(int(s) for s in np.ravel(seed))))
 
 
-def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_tries=200) -> Sample:
+def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_tries=200,
+                   max_holes=3, notch=0.0) -> Sample:
     """One random :class:`Sample`, the same for the same ``seed`` (an int or a tuple of
     ints) and options. ``kind``: "elliptic", "heat", "wave", "physics" or "mixed" (drawn
-    with the weights ``MIX``: half manufactured, half physics-only).
+    with the weights ``MIX``: half manufactured, half physics-only). Steady domains are the
+    box minus 0-``max_holes`` holes and, with probability ``notch``, minus a rectangle cut
+    from a corner or a side (L-shapes and slots; tagged "notch"). The defaults are HyPINO's
+    family (0-3 holes, no notch).
 
     >>> s = random_problem(0, kind="elliptic", n_interior=200, n_boundary=50)
     >>> s.f.shape, s.g.shape, s.derivatives.shape
@@ -679,6 +712,10 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
     for name, n in (("n_interior", n_interior), ("n_boundary", n_boundary)):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"random_problem: {name} must be a positive integer, got {n!r}")
+    if isinstance(max_holes, bool) or not isinstance(max_holes, (int, np.integer)) or not 0 <= max_holes <= 6:
+        raise ValueError(f"random_problem: max_holes must be an integer in 0..6, got {max_holes!r}")
+    if not (isinstance(notch, (int, float, np.floating)) and 0.0 <= notch <= 1.0):
+        raise ValueError(f"random_problem: notch is a probability in [0, 1], got {notch!r}")
     seed_key = tuple(int(s) for s in np.ravel(seed))
     rng = np.random.default_rng(seed_key)
     if kind == "mixed":
@@ -695,7 +732,7 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
     else:
         physics = kind == "physics"
         coef = _elliptic_operator(rng, coercive=physics)
-        holes = _random_holes(rng)
+        holes = _random_holes(rng, max_holes=int(max_holes), notch=float(notch))
         domain = _domain(holes)
         X = domain.sample_interior(n_interior, seed=_seed_int(rng))
         B, N, tags = _sample_boundary(holes, n_boundary, rng)

@@ -59,7 +59,7 @@ from ._symmetry import (moved_inputs, symmetries, transform_coefficients, transf
 __all__ = ["rasterise_sample", "SampleRasters", "scale_rasters", "AMPLITUDE", "TargetPINN",
            "PINNModule", "HyperNetwork", "GeneratedPINNs", "hypino_loss", "hypino_batch",
            "train_hypino", "training_samples", "load_hypino", "heldout_errors", "fem_label",
-           "write_fem_labels", "read_fem_labels", "DEFAULT_CONFIG", "LOSS_WEIGHTS"]
+           "write_fem_labels", "read_fem_labels", "domain_family", "DEFAULT_CONFIG", "LOSS_WEIGHTS"]
 
 MODELS = os.path.join(os.path.dirname(__file__), "models")
 
@@ -787,7 +787,7 @@ def fem_label(sample, h=0.1, order=2):
     return u if np.isfinite(u).any() else None
 
 
-def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False, given=()):
+def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False, given=(), family=None):
     """One random sample as arrays for training (rasters in float16). ``labelled`` (N,) marks
     the interior points where u is known: all of a manufactured sample's, those of a
     physics-only sample labelled by :func:`fem_label` when ``fem_labels``, else none.
@@ -795,8 +795,9 @@ def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False, 
     max |u| lies in [AMPLITUDE / 2, 2 AMPLITUDE], the sizes amplitude normalisation asks
     the model about; unscaled, a weak operator makes u of size 30 and its loss dominates.
     ``given``: ``(label,)``, that sample's :func:`fem_label` computed before (see
-    :func:`write_fem_labels`), or ``()`` to solve for it."""
-    s = random_problem(seed_key, kind=kind, n_interior=n_interior, n_boundary=n_boundary)
+    :func:`write_fem_labels`), or ``()`` to solve for it. ``family``: domain options of
+    :func:`manufactured.random_problem` (``max_holes``, ``notch``; see :func:`domain_family`)."""
+    s = random_problem(seed_key, kind=kind, n_interior=n_interior, n_boundary=n_boundary, **(family or {}))
     r = rasterise_sample(s, resolution)
     K, A, G = _sample_boundary_values(s, s.boundary, s.normals, s.tags)
     N = len(s.interior)
@@ -820,7 +821,7 @@ def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False, 
 
 
 def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundary=256, workers=1,
-                 fem_labels=False):
+                 fem_labels=False, family=None):
     """Random samples ``random_problem(seed, kind)`` for each seed (a tuple of ints), packed
     as tensors (stacked over samples): rasters (float16), scaled coefficients and source,
     interior points and exact derivatives (zeros for physics-only samples; ``manufactured``
@@ -828,7 +829,8 @@ def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundar
     ``fem_labels``, see :func:`fem_label`), boundary points, normals, condition codes,
     alpha, g. ``kinds``: one kind or one per seed. The same for any number of ``workers``.
     ``fem_labels`` may be a dict {seed: label} of :func:`read_fem_labels`: those labels
-    are used instead of solving again (seeds missing from it are solved).
+    are used instead of solving again (seeds missing from it are solved). ``family``: the
+    domains drawn (:func:`domain_family`; None: HyPINO's, 0-3 holes).
 
     >>> b = hypino_batch([(0, i) for i in range(3)], resolution=32, n_interior=64, n_boundary=32)
     >>> b["rasters"].shape, b["interior"].shape
@@ -838,7 +840,7 @@ def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundar
     kinds = [kinds] * len(seeds) if isinstance(kinds, str) else list(kinds)
     table = fem_labels if isinstance(fem_labels, dict) else {}
     make = partial(_pack_star, resolution=resolution, n_interior=n_interior, n_boundary=n_boundary,
-                   fem_labels=bool(fem_labels))
+                   fem_labels=bool(fem_labels), family=domain_family(family))
     jobs = [(s, k, (table[s],) if s in table else ()) for s, k in zip(seeds, kinds)]
     packed = _map(make, jobs, workers)
     out = {}
@@ -862,12 +864,40 @@ def _pack_star(job, **kw):
     return _pack(seed, kind, given=given, **kw)
 
 
-def _label_job(seed, n_interior, n_boundary):
-    return fem_label(random_problem(seed, n_interior=n_interior, n_boundary=n_boundary))
+def _label_job(seed, n_interior, n_boundary, family=None):
+    return fem_label(random_problem(seed, n_interior=n_interior, n_boundary=n_boundary, **(family or {})))
+
+
+def domain_family(family=None) -> dict:
+    """The domain options of :func:`manufactured.random_problem` that a training run draws
+    from, checked: ``{}`` for HyPINO's family (0-3 holes; also for None), else a dict with
+    ``max_holes`` (an integer 0..6) and/or ``notch`` (the probability of a rectangle cut
+    from a corner or a side), defaults left out so that equal families compare equal.
+
+    >>> domain_family({"max_holes": 4, "notch": 0.25})
+    {'max_holes': 4, 'notch': 0.25}
+    >>> domain_family({"max_holes": 3})
+    {}
+    """
+    if family is None:
+        return {}
+    if not isinstance(family, dict) or set(family) - {"max_holes", "notch"}:
+        raise ValueError(f"domain family must be a dict with keys 'max_holes' and/or 'notch', got {family!r}")
+    try:
+        random_problem(0, "physics", n_interior=1, n_boundary=1, **family)   # its checks
+    except ValueError as exc:
+        raise ValueError(f"domain family (train hypino --max-holes / --notch): "
+                         f"{str(exc).removeprefix('random_problem: ')}") from None
+    out = {}
+    if int(family.get("max_holes", 3)) != 3:
+        out["max_holes"] = int(family["max_holes"])
+    if float(family.get("notch", 0.0)) != 0.0:
+        out["notch"] = float(family["notch"])
+    return out
 
 
 def write_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256, workers=1, chunk=256,
-                     log=None):
+                     log=None, family=None):
     """Solve for the :func:`fem_label` of every physics-only sample among the training
     samples ``(seed, 0..n_samples-1)`` and write them to ``path`` (npz, no pickle), so that
     ``train_hypino(fem_labels=path)`` reads them instead of solving: the same run as
@@ -877,7 +907,8 @@ def write_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256, wor
     Interrupted work is kept: labels are written in ``chunk``-sized pieces to the folder
     ``path + ".part"`` as they are solved, and a second call with the same arguments solves
     only the missing pieces (pieces of other arguments are solved again), then writes
-    ``path`` and removes the folder. ``log``: called with a line per piece.
+    ``path`` and removes the folder. ``log``: called with a line per piece. ``family``: the
+    run's domains (:func:`domain_family`).
 
     >>> write_fem_labels("labels.npz", seed=4, n_samples=16000, workers=2)   # doctest: +SKIP
     8040
@@ -886,10 +917,11 @@ def write_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256, wor
         raise ValueError(f"write_fem_labels: chunk must be a positive integer, got {chunk!r}")
     seeds = np.array([(int(seed), i) for i in range(int(n_samples)) if mixed_kind((seed, i)) == "physics"],
                      dtype=np.int64).reshape(-1, 2)
-    run = np.array([seed, n_samples, n_interior, n_boundary], dtype=np.int64)
+    family = domain_family(family)
+    run = np.array(_label_run(seed, n_samples, n_interior, n_boundary, family), dtype=np.int64)
     part = str(path) + ".part"
     os.makedirs(part, exist_ok=True)
-    job = partial(_label_job, n_interior=n_interior, n_boundary=n_boundary)
+    job = partial(_label_job, n_interior=n_interior, n_boundary=n_boundary, family=family)
     U, ok = [], []
     for c, start in enumerate(range(0, len(seeds), int(chunk))):
         sub = seeds[start:start + int(chunk)]
@@ -935,17 +967,25 @@ def _read_piece(piece, run, seeds):
     return None
 
 
-def read_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256) -> dict:
+def _label_run(seed, n_samples, n_interior, n_boundary, family):
+    """What a label file records of its run (the family only when it is not HyPINO's, so
+    earlier files still read)."""
+    extra = [family.get("max_holes", 3), round(1e6 * family.get("notch", 0.0))] if family else []
+    return [int(seed), int(n_samples), int(n_interior), int(n_boundary)] + extra
+
+
+def read_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256, family=None) -> dict:
     """The labels that :func:`write_fem_labels` wrote to ``path``, as {seed: u or None},
-    after checking that they were made for this run (``seed``, ``n_samples``, points)."""
+    after checking that they were made for this run (``seed``, ``n_samples``, points and
+    ``family``)."""
     if not os.path.exists(path):
         raise ValueError(f"no FEM label file {path!r}: write it with pino._hypino."
                          f"write_fem_labels({path!r}, seed={seed}, n_samples={n_samples})")
     with np.load(path, allow_pickle=False) as z:
         run = [int(v) for v in z["run"]]
-        want = [int(seed), int(n_samples), int(n_interior), int(n_boundary)]
+        want = _label_run(seed, n_samples, n_interior, n_boundary, domain_family(family))
         if run != want:
-            raise ValueError(f"{path} holds FEM labels for seed, n_samples, points = {run}, "
+            raise ValueError(f"{path} holds FEM labels for seed, n_samples, points (, family) = {run}, "
                              f"not {want}: write labels for this run with write_fem_labels")
         return {tuple(int(v) for v in s): (u if ok else None)
                 for s, u, ok in zip(z["seeds"], z["u"], z["ok"])}
@@ -1157,18 +1197,20 @@ _VAL_OFFSET = 1_000_003
 _PHYSICS_OFFSET = 1_000_000
 
 
-def _validation(seed, n, resolution, workers=1, physics=False):
+def _validation(seed, n, resolution, workers=1, physics=False, family=None):
     """The ``n`` held-out manufactured problems of a training run with ``seed`` (``physics``:
-    held-out physics-only problems with FEM labels instead)."""
+    held-out physics-only problems with FEM labels instead; ``family``: steady domains drawn
+    from that :func:`domain_family`)."""
     if physics:
         seeds = [(seed + _VAL_OFFSET, _PHYSICS_OFFSET + i) for i in range(n)]
-        return hypino_batch(seeds, "physics", resolution, 1024, 16, workers=workers, fem_labels=True)
+        return hypino_batch(seeds, "physics", resolution, 1024, 16, workers=workers, fem_labels=True,
+                            family=family)
     seeds = [(seed + _VAL_OFFSET, i) for i in range(n)]
     kinds = [_VAL_KINDS[i % len(_VAL_KINDS)] for i in range(n)]
-    return hypino_batch(seeds, kinds, resolution, 1024, 16, workers=workers)
+    return hypino_batch(seeds, kinds, resolution, 1024, 16, workers=workers, family=family)
 
 
-def heldout_errors(model, n=8, seed=None, normalise=0, physics=False, symmetrise=False):
+def heldout_errors(model, n=8, seed=None, normalise=0, physics=False, symmetrise=False, family=None):
     """Zero-shot relative L2 of u (1024 random interior points each) on the first ``n``
     held-out validation problems of the model's training run (``seed``: its training seed
     by default), as a numpy array. What ``val_rel_l2`` of :func:`train_hypino` averages
@@ -1178,6 +1220,8 @@ def heldout_errors(model, n=8, seed=None, normalise=0, physics=False, symmetrise
     boundary data, random holes) against FEM solutions (:func:`fem_label`) instead.
     ``symmetrise=True``: of the mean over the symmetries of the square, as ``pino.solve``
     answers by default without ``lstsq``, ``refine`` or ``finetune`` (:mod:`pino._symmetry`).
+    ``family``: the steady problems' domains drawn from this :func:`domain_family` instead
+    of HyPINO's (e.g. ``{"max_holes": 4, "notch": 0.5}``: more holes, L-shapes and slots).
 
     >>> heldout_errors(load_hypino(), n=4)                  # doctest: +SKIP
     array([...])
@@ -1185,7 +1229,8 @@ def heldout_errors(model, n=8, seed=None, normalise=0, physics=False, symmetrise
     if seed is None:
         seed = getattr(model, "meta", {}).get("config", {}).get("seed", 0)
     p = next(model.parameters())
-    val = {k: v.to(p.device) for k, v in _validation(seed, n, model.resolution, physics=physics).items()}
+    val = {k: v.to(p.device) for k, v in _validation(seed, n, model.resolution, physics=physics,
+                                                     family=family).items()}
     was = model.training
     model.eval()
     try:
@@ -1223,22 +1268,23 @@ def _relative_l2(net, val, chunk=64, normalise=0, symmetrise=False):
     return torch.cat(errs).numpy()
 
 
-def training_samples(seed, n_samples, resolution=64, pool=(1024, 256), workers=1, fem_labels=False):
+def training_samples(seed, n_samples, resolution=64, pool=(1024, 256), workers=1, fem_labels=False,
+                     family=None):
     """The training samples of a :func:`train_hypino` run: ``random_problem((seed, i),
-    "mixed")`` for i < n_samples packed by :func:`hypino_batch` (``fem_labels``: False,
-    True, or a file of :func:`write_fem_labels`)."""
+    "mixed", **family)`` for i < n_samples packed by :func:`hypino_batch` (``fem_labels``:
+    False, True, or a file of :func:`write_fem_labels`)."""
     if isinstance(fem_labels, (str, os.PathLike)):
-        fem_labels = read_fem_labels(fem_labels, seed, n_samples, pool[0], pool[1])
+        fem_labels = read_fem_labels(fem_labels, seed, n_samples, pool[0], pool[1], family)
     seeds = [(seed, i) for i in range(n_samples)]
     return hypino_batch(seeds, "mixed", resolution, pool[0], pool[1], workers=workers,
-                        fem_labels=fem_labels)
+                        fem_labels=fem_labels, family=family)
 
 
 def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, workers=2,
                  device=None, resume=True, stop_after=None, max_seconds=None, log=print,
                  model_config=None, n_val=32, points=(256, 128), pool=(1024, 256),
                  weight_decay=0.0, loss_weights=None, clip=1.0, init=None, fem_labels=False,
-                 samples=None, augment=False, rescale=False):
+                 samples=None, augment=False, rescale=False, family=None):
     """Train a :class:`HyperNetwork` on ``n_samples`` random problems; checkpoints in ``out``.
 
     Sample ``i`` is ``random_problem((seed, i), "mixed")`` with ``pool`` (interior, boundary)
@@ -1267,12 +1313,15 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     (:mod:`pino._symmetry`; recorded in the config only when set), so that the model learns
     the answers ``pino.solve`` averages. ``rescale``: each labelled sample of a batch is
     scaled so that its max |u| is near :data:`AMPLITUDE` (:func:`_rescaled`), where amplitude
-    normalisation asks (recorded in the config only when set).
+    normalisation asks (recorded in the config only when set). ``family``: the domains of the
+    steady samples (:func:`domain_family`, e.g. ``{"max_holes": 4, "notch": 0.25}``;
+    recorded in the config only when not HyPINO's 0-3 holes).
     Returns ``(model, history)``.
     """
     for name, v in (("n_samples", n_samples), ("epochs", epochs), ("batch", batch)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"train_hypino: {name} must be a positive integer, got {v!r}")
+    family = domain_family(family)
     par = _Parallel(device)
     device = par.device
     quiet = (lambda *a, **k: None)
@@ -1295,7 +1344,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
         t0 = time.perf_counter()
         w_local = max(1, workers // par.world) if par.world > 1 else workers
         if samples is None:
-            data = training_samples(seed, n_samples, R, pool, w_local, fem_labels)
+            data = training_samples(seed, n_samples, R, pool, w_local, fem_labels, family)
         else:
             data = samples
             got = (len(data["coefficients"]), tuple(data["rasters"].shape[2:]),
@@ -1321,6 +1370,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             "model": model.config, **({"fem_labels": True} if fem_labels else {}),
             **({"augment": True} if augment else {}),
             **({"rescale": True} if rescale else {}),
+            **({"family": family} if family else {}),
             **({"init": str(init)} if init is not None else {})}))
         steps_per_epoch = math.ceil(n_samples / batch)
         start = 0

@@ -137,6 +137,12 @@ def _model_config(text):
                         '\'{"channels": [32, 64, 96, 128], "latent": 256}\'') from None
 
 
+def _family(args):
+    """The --max-holes / --notch options as train_hypino's ``family`` (None: HyPINO's)."""
+    got = {k: v for k, v in (("max_holes", args.max_holes), ("notch", args.notch)) if v is not None}
+    return got or None
+
+
 def _cmd_train_hypino(args):
     from pino._hypino import train_hypino
 
@@ -146,7 +152,7 @@ def _cmd_train_hypino(args):
                      max_seconds=args.max_seconds, model_config=_model_config(args.config),
                      n_val=args.val, stop_after=args.stop_after, init=args.init,
                      fem_labels=args.fem_labels_file or args.fem_labels, augment=args.augment,
-                     rescale=args.rescale,
+                     rescale=args.rescale, family=_family(args),
                      log=lambda line: print(line, flush=True))
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -262,6 +268,11 @@ def parser():
     tr.add_argument("--rescale", action="store_true",
                     help="hypino: scale each labelled sample to max |u| near 1.5, where amplitude "
                          "normalisation asks the model")
+    tr.add_argument("--max-holes", type=int, default=None,
+                    help="hypino: steady domains have 0 to this many holes (default 3, HyPINO's)")
+    tr.add_argument("--notch", type=float, default=None,
+                    help="hypino: the probability that a steady domain also has a rectangle cut "
+                         "from a corner or a side (L-shapes, slots; default 0)")
     tr.set_defaults(run=_cmd_train)
     return p
 

@@ -475,3 +475,44 @@ def test_generate_normalised_is_the_scaled_problem_divided_back():
     e0 = heldout_errors(model, n=2, seed=3)
     e1 = heldout_errors(model, n=2, seed=3, normalise=1)
     assert e0.shape == e1.shape == (2,) and np.all(np.isfinite(e1)) and not np.allclose(e0, e1)
+
+
+def test_training_on_a_wider_domain_family(tmp_path, capsys):
+    """``family``: steady samples on domains with up to 4 holes and notches (L-shapes,
+    slots); the rasters show the cut, FEM label files record the family, the config says
+    so only when it is not HyPINO's, and the CLI options reach it."""
+    from pino._hypino import _grid, domain_family
+    from pino.cli import main
+    assert domain_family(None) == domain_family({"max_holes": 3, "notch": 0.0}) == {}
+    assert domain_family({"notch": 0.25, "max_holes": 4}) == {"max_holes": 4, "notch": 0.25}
+    for bad in ({"holes": 4}, {"notch": 2.0}, {"max_holes": -1}, [4]):
+        with pytest.raises(ValueError, match="notch|max_holes|domain family"):
+            domain_family(bad)
+    fam = {"max_holes": 4, "notch": 1.0}
+    seeds = [(3, i) for i in range(6)]
+    b = hypino_batch(seeds, "physics", resolution=32, n_interior=60, n_boundary=40, family=fam)
+    grid = _grid(32)
+    for k, s in enumerate(seeds):
+        smp = random_problem(s, "physics", n_interior=60, n_boundary=40, **fam)
+        x0, y0, x1, y1 = [h for h in smp.holes if h[2] == "notch"][0][1]
+        cut = (grid[:, 0] > x0) & (grid[:, 0] < x1) & (grid[:, 1] > y0) & (grid[:, 1] < y1)
+        dom = b["rasters"][k, CHANNELS.index("domain")].float().numpy().ravel()
+        assert cut.any() and np.all(dom[cut] == 0) and dom[~cut].mean() > 0.5
+        assert torch.equal(b["boundary"][k], torch.as_tensor(smp.boundary, dtype=torch.float32))
+    path = str(tmp_path / "labels.npz")
+    n = write_fem_labels(path, seed=2, n_samples=6, n_interior=40, n_boundary=20, family=fam)
+    got = read_fem_labels(path, 2, 6, 40, 20, family=fam)
+    assert len(got) == n and sum(v is not None for v in got.values()) >= n - 1
+    with pytest.raises(ValueError, match=r"not \[2, 6, 40, 20\]"):
+        read_fem_labels(path, 2, 6, 40, 20)
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    out = tmp_path / "run"
+    assert main(["train", "hypino", "--samples", "4", "--epochs", "1", "--batch", "2", "--val", "0",
+                 "--workers", "1", "--device", "cpu", "--config", str(cfg), "--out", str(out),
+                 "--max-holes", "4", "--notch", "0.5"]) == 0
+    assert read_meta(str(out))["config"]["family"] == {"max_holes": 4, "notch": 0.5}
+    assert main(["train", "hypino", "--samples", "4", "--epochs", "1", "--batch", "2", "--val", "0",
+                 "--workers", "1", "--device", "cpu", "--config", str(cfg), "--out", str(tmp_path / "x"),
+                 "--notch", "3"]) != 0
+    assert "notch" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 sympy, sources and boundary data against their definitions, rejection bounds, seeds and
 workers, the Problem built from a sample, hole placement."""
 
+import hashlib
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -9,6 +11,7 @@ import sympy as sp
 import manufactured as M
 from manufactured import (BOUNDS, TERMS, ExprTree, Problem, Sample, acceptable, generate_samples,
                           random_problem, random_solution, random_tree)
+from geometries import Rectangle
 from manufactured._random import _GRID, _Add, _Affine, _Apply, _Mul, _random_holes, hole_domain
 
 X, Y, T = M.x, M.y, M.t
@@ -294,3 +297,56 @@ def test_physics_problem_is_valid():
         assert smp.u is None and smp.solution is None
         p = _check_problem(smp)
         assert p.type == "elliptic" and p.exact is None
+
+
+# ---- wider domain families (max_holes, notch) ----------------------------------------
+
+def test_notched_and_four_hole_domains_are_valid():
+    counts, notched, kinds = set(), 0, set()
+    for s in range(40):
+        smp = random_problem(s, "elliptic", n_interior=150, n_boundary=150, max_holes=4, notch=0.5)
+        cut = [h for h in smp.holes if h[2] == "notch"]
+        counts.add(len(smp.holes) - len(cut))
+        dom = smp.domain
+        assert dom.contains(smp.interior).all()
+        eps = 1e-6
+        assert dom.contains(smp.boundary - eps * smp.normals).all()
+        assert not dom.contains(smp.boundary + eps * smp.normals).any()
+        assert set(smp.tags) <= set(dom.boundaries) == set(smp.conditions)
+        if cut:
+            notched += 1
+            x0, y0, x1, y1 = cut[0][1]
+            assert x0 < -1 or x1 > 1 or y0 < -1 or y1 > 1         # it cuts the box's sides
+            assert (smp.tags == "notch").any()
+            assert not Rectangle((x0, y0), (x1, y1)).contains(smp.interior).any()
+            kinds.add("corner" if (abs(x0) > 1 or abs(x1) > 1) and (abs(y0) > 1 or abs(y1) > 1) else "side")
+            for h in smp.holes:                                  # holes stay clear of the cut
+                if h[2] != "notch":
+                    p, _, _ = hole_domain(*h).sample_boundary(100, seed=0)
+                    assert not Rectangle((x0, y0), (x1, y1)).contains(p).any()
+    assert 4 in counts and 10 <= notched <= 30 and kinds == {"corner", "side"}
+
+
+def test_notched_manufactured_problem_has_exact_data():
+    smp = small_seed("elliptic", where=lambda s: any(h[2] == "notch" for h in s.holes),
+                     n_interior=40, n_boundary=80, notch=1.0)
+    p = _check_problem(smp)
+    assert "notch" in p.bcs
+
+
+def test_default_family_is_hypinos():
+    # the defaults draw exactly the domains drawn before the options existed (a pin of the
+    # holes of seeds 0-19, recorded from the code before the change): 0-3 holes, no notch
+    h = hashlib.sha256()
+    for s in range(20):
+        a = random_problem(s, "mixed", n_interior=20, n_boundary=20)
+        assert len(a.holes) <= 3 and all(t != "notch" for _, _, t in a.holes)
+        h.update(repr(a.holes).encode())
+    assert h.hexdigest()[:16] == "4065d3db85885673"
+
+
+def test_family_options_are_checked():
+    with pytest.raises(ValueError, match="max_holes"):
+        random_problem(0, max_holes=9)
+    with pytest.raises(ValueError, match="notch"):
+        random_problem(0, notch=1.5)

@@ -175,7 +175,7 @@ def test_augmented_training_records_it_and_learns(tmp_path, option):
                            workers=1, model_config=TINY, n_val=0, points=(64, 32), pool=(64, 32),
                            log=lambda *a: None, **{option: True})
     config = read_meta(str(tmp_path / option))["config"]
-    assert config[option] is True and not {"augment", "rescale"} - {option} & set(config)
+    assert config[option] is True and not {"augment", "rescale", "family"} - {option} & set(config)
     assert hist[-1]["loss"] < 0.7 * hist[0]["loss"]
 
 
