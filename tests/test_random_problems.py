@@ -109,15 +109,19 @@ def test_boundary_data_match_their_definitions(kind):
     assert seen == {"dirichlet", "neumann", "robin"}
 
 
+def _check_points(smp):
+    """Interior points inside, boundary normals outward, every tag with a condition."""
+    dom = smp.domain
+    assert dom.contains(smp.interior).all()
+    eps = 1e-6
+    assert dom.contains(smp.boundary - eps * smp.normals).all()
+    assert not dom.contains(smp.boundary + eps * smp.normals).any()
+    assert set(smp.tags) <= set(dom.boundaries) == set(smp.conditions)
+
+
 def test_normals_point_outward_and_points_lie_in_the_domain():
     for s in range(6):
-        smp = random_problem(s, "elliptic", n_interior=200, n_boundary=200)
-        dom = smp.domain
-        assert dom.contains(smp.interior).all()
-        eps = 1e-6
-        assert dom.contains(smp.boundary - eps * smp.normals).all()
-        assert not dom.contains(smp.boundary + eps * smp.normals).any()
-        assert set(smp.tags) <= set(dom.boundaries) == set(smp.conditions)
+        _check_points(random_problem(s, "elliptic", n_interior=200, n_boundary=200))
 
 
 def test_time_samples_have_initial_lines_and_outward_normals():
@@ -307,12 +311,7 @@ def test_notched_and_four_hole_domains_are_valid():
         smp = random_problem(s, "elliptic", n_interior=150, n_boundary=150, max_holes=4, notch=0.5)
         cut = [h for h in smp.holes if h[2] == "notch"]
         counts.add(len(smp.holes) - len(cut))
-        dom = smp.domain
-        assert dom.contains(smp.interior).all()
-        eps = 1e-6
-        assert dom.contains(smp.boundary - eps * smp.normals).all()
-        assert not dom.contains(smp.boundary + eps * smp.normals).any()
-        assert set(smp.tags) <= set(dom.boundaries) == set(smp.conditions)
+        _check_points(smp)
         if cut:
             notched += 1
             x0, y0, x1, y1 = cut[0][1]
