@@ -166,6 +166,15 @@ def _cmd_train(args):
 
     if args.model == "hypino":
         return _cmd_train_hypino(args)
+    given = [flag for flag, value in (("--config", args.config), ("--stop-after", args.stop_after),
+                                      ("--fem-labels", args.fem_labels),
+                                      ("--fem-labels-file", args.fem_labels_file),
+                                      ("--augment", args.augment), ("--rescale", args.rescale),
+                                      ("--max-holes", args.max_holes), ("--notch", args.notch))
+             if value not in (None, False)]
+    if given:
+        raise UserError(f"pino train operator: {', '.join(given)} belong to `pino train hypino`; "
+                        "leave them out to train an operator")
     if args.train is None:
         raise UserError("pino train operator needs --train DATASET_FOLDER (make one with `pino data`)")
     try:

@@ -73,6 +73,13 @@ def test_bad_problem_files_get_one_paragraph(tmp_path, capsys, content, message)
     assert message in err and "Traceback" not in err and err.count("\n") == 1
 
 
+def test_hypino_training_options_are_refused_for_an_operator(tmp_path, capsys):
+    assert main(["train", "operator", "--train", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--notch", "0.5", "--rescale"]) != 0
+    err = capsys.readouterr().err
+    assert "--rescale, --notch belong to `pino train hypino`" in err and "Traceback" not in err
+
+
 def test_missing_file_and_bad_plot_input(tmp_path, capsys):
     assert main(["solve", str(tmp_path / "nope.py")]) == 2
     assert "no such file" in capsys.readouterr().err
