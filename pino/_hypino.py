@@ -32,6 +32,7 @@ max |c| = 2, the source scaled by the same factor, ``u`` and boundary data unsca
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import os
@@ -1268,23 +1269,73 @@ def _relative_l2(net, val, chunk=64, normalise=0, symmetrise=False):
     return torch.cat(errs).numpy()
 
 
+CACHE_CHUNK = 500
+
+
 def training_samples(seed, n_samples, resolution=64, pool=(1024, 256), workers=1, fem_labels=False,
-                     family=None):
+                     family=None, cache=None, log=None):
     """The training samples of a :func:`train_hypino` run: ``random_problem((seed, i),
     "mixed", **family)`` for i < n_samples packed by :func:`hypino_batch` (``fem_labels``:
-    False, True, or a file of :func:`write_fem_labels`)."""
+    False, True, or a file of :func:`write_fem_labels`).
+
+    ``cache``: a folder where the samples are kept in pieces of :data:`CACHE_CHUNK`
+    (safetensors, no pickle) as they are made; pieces already there are read instead of made
+    again, so an interrupted generation goes on where it stopped, and a later run with the
+    same seed, raster, pool, labels and family (any ``n_samples``) reuses them. ``log``:
+    called with a line per piece.
+
+    >>> data = training_samples(13, 48000, workers=2, fem_labels=True,
+    ...                         cache="runs/samples")                      # doctest: +SKIP
+    """
     if isinstance(fem_labels, (str, os.PathLike)):
         fem_labels = read_fem_labels(fem_labels, seed, n_samples, pool[0], pool[1], family)
-    seeds = [(seed, i) for i in range(n_samples)]
-    return hypino_batch(seeds, "mixed", resolution, pool[0], pool[1], workers=workers,
-                        fem_labels=fem_labels, family=family)
+    make = partial(hypino_batch, kinds="mixed", resolution=resolution, n_interior=pool[0],
+                   n_boundary=pool[1], workers=workers, fem_labels=fem_labels, family=family)
+    if cache is None:
+        return make([(seed, i) for i in range(n_samples)])
+    from safetensors.torch import load_file, save_file
+
+    run = json.dumps({"seed": int(seed), "resolution": int(resolution), "pool": [int(v) for v in pool],
+                      "fem_labels": bool(fem_labels), "family": domain_family(family)}, sort_keys=True)
+    tag = hashlib.sha1(run.encode()).hexdigest()[:12]
+    os.makedirs(cache, exist_ok=True)
+    pieces = []
+    for start in range(0, n_samples, CACHE_CHUNK):
+        stop = min(start + CACHE_CHUNK, n_samples)
+        path = os.path.join(cache, f"{tag}-{start:07d}-{stop:07d}.safetensors")
+        piece = _cached_piece(path, run, load_file)
+        if piece is None:
+            piece = make([(seed, i) for i in range(start, stop)])
+            tmp = f"{path}.{os.getpid()}.tmp"
+            save_file({k: v.contiguous() for k, v in piece.items()}, tmp, metadata={"run": run})
+            os.replace(tmp, path)
+        pieces.append(piece)
+        if log is not None:
+            log(f"samples: {stop} of {n_samples}")
+    return {k: torch.cat([p.pop(k) for p in pieces]) for k in list(pieces[0])}
+
+
+def _cached_piece(path, run, load_file):
+    """The samples of a cache piece written for this ``run``, else None (missing, damaged
+    or another run's)."""
+    if not os.path.exists(path):
+        return None
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, "pt") as fh:
+            if (fh.metadata() or {}).get("run") != run:
+                return None
+        return load_file(path)
+    except (OSError, ValueError, RuntimeError, SafetensorError):   # a damaged piece is made again
+        return None
 
 
 def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, workers=2,
                  device=None, resume=True, stop_after=None, max_seconds=None, log=print,
                  model_config=None, n_val=32, points=(256, 128), pool=(1024, 256),
                  weight_decay=0.0, loss_weights=None, clip=1.0, init=None, fem_labels=False,
-                 samples=None, augment=False, rescale=False, family=None):
+                 samples=None, augment=False, rescale=False, family=None, sample_cache=None):
     """Train a :class:`HyperNetwork` on ``n_samples`` random problems; checkpoints in ``out``.
 
     Sample ``i`` is ``random_problem((seed, i), "mixed")`` with ``pool`` (interior, boundary)
@@ -1315,7 +1366,9 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     scaled so that its max |u| is near :data:`AMPLITUDE` (:func:`_rescaled`), where amplitude
     normalisation asks (recorded in the config only when set). ``family``: the domains of the
     steady samples (:func:`domain_family`, e.g. ``{"max_holes": 4, "notch": 0.25}``;
-    recorded in the config only when not HyPINO's 0-3 holes).
+    recorded in the config only when not HyPINO's 0-3 holes). ``sample_cache``: a folder
+    where the training samples are kept as they are made (:func:`training_samples`), so
+    that an interrupted generation resumes and later runs on the same samples skip it.
     Returns ``(model, history)``.
     """
     for name, v in (("n_samples", n_samples), ("epochs", epochs), ("batch", batch)):
@@ -1344,7 +1397,8 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
         t0 = time.perf_counter()
         w_local = max(1, workers // par.world) if par.world > 1 else workers
         if samples is None:
-            data = training_samples(seed, n_samples, R, pool, w_local, fem_labels, family)
+            data = training_samples(seed, n_samples, R, pool, w_local, fem_labels, family,
+                                    cache=sample_cache, log=say if sample_cache else None)
         else:
             data = samples
             got = (len(data["coefficients"]), tuple(data["rasters"].shape[2:]),

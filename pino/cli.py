@@ -152,7 +152,7 @@ def _cmd_train_hypino(args):
                      max_seconds=args.max_seconds, model_config=_model_config(args.config),
                      n_val=args.val, stop_after=args.stop_after, init=args.init,
                      fem_labels=args.fem_labels_file or args.fem_labels, augment=args.augment,
-                     rescale=args.rescale, family=_family(args),
+                     rescale=args.rescale, family=_family(args), sample_cache=args.sample_cache,
                      log=lambda line: print(line, flush=True))
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -170,7 +170,8 @@ def _cmd_train(args):
                                       ("--fem-labels", args.fem_labels),
                                       ("--fem-labels-file", args.fem_labels_file),
                                       ("--augment", args.augment), ("--rescale", args.rescale),
-                                      ("--max-holes", args.max_holes), ("--notch", args.notch))
+                                      ("--max-holes", args.max_holes), ("--notch", args.notch),
+                                      ("--sample-cache", args.sample_cache))
              if value not in (None, False)]
     if given:
         raise UserError(f"pino train operator: {', '.join(given)} belong to `pino train hypino`; "
@@ -282,6 +283,9 @@ def parser():
     tr.add_argument("--notch", type=float, default=None,
                     help="hypino: the probability that a steady domain also has a rectangle cut "
                          "from a corner or a side (L-shapes, slots; default 0)")
+    tr.add_argument("--sample-cache", default=None,
+                    help="hypino: keep the training samples in this folder as they are made; "
+                         "an interrupted run resumes there and later runs reuse them")
     tr.set_defaults(run=_cmd_train)
     return p
 

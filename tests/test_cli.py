@@ -75,9 +75,9 @@ def test_bad_problem_files_get_one_paragraph(tmp_path, capsys, content, message)
 
 def test_hypino_training_options_are_refused_for_an_operator(tmp_path, capsys):
     assert main(["train", "operator", "--train", str(tmp_path), "--out", str(tmp_path / "o"),
-                 "--notch", "0.5", "--rescale"]) != 0
+                 "--notch", "0.5", "--rescale", "--sample-cache", str(tmp_path)]) != 0
     err = capsys.readouterr().err
-    assert "--rescale, --notch belong to `pino train hypino`" in err and "Traceback" not in err
+    assert "--rescale, --notch, --sample-cache belong to `pino train hypino`" in err and "Traceback" not in err
 
 
 def test_missing_file_and_bad_plot_input(tmp_path, capsys):

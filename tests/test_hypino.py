@@ -375,6 +375,54 @@ def test_write_fem_labels_keeps_what_an_interrupted_call_solved(tmp_path, monkey
         write_fem_labels(path, **opts, chunk=0)
 
 
+def test_sample_cache_resumes_an_interrupted_generation_and_is_reused(tmp_path, monkeypatch, capsys):
+    """Samples kept in a cache folder as they are made: the same tensors as made in place,
+    an interrupted generation keeps its finished pieces, damaged pieces and another run's
+    are made again, and `pino train hypino --sample-cache` trains on them."""
+    import pino._hypino as H
+    from pino.cli import main
+
+    monkeypatch.setattr(H, "CACHE_CHUNK", 2)
+    cache, real, calls = str(tmp_path / "cache"), H.hypino_batch, []
+
+    def interrupted(seeds, **kw):
+        calls.append(seeds)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(seeds, **kw)
+
+    monkeypatch.setattr(H, "hypino_batch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        training_samples(2, 7, 32, (40, 20), fem_labels=True, cache=cache)
+    assert len([f for f in os.listdir(cache) if f.endswith(".safetensors")]) == 2
+    calls.clear()
+    lines = []
+    cached = training_samples(2, 7, 32, (40, 20), fem_labels=True, cache=cache, log=lines.append)
+    assert calls == [[(2, 4), (2, 5)], [(2, 6)]] and lines[-1] == "samples: 7 of 7"
+    monkeypatch.setattr(H, "hypino_batch", real)
+    made = training_samples(2, 7, 32, (40, 20), fem_labels=True)
+    assert made.keys() == cached.keys() and all(torch.equal(made[k], cached[k]) for k in made)
+    pieces = sorted(f for f in os.listdir(cache) if f.endswith(".safetensors"))
+    with open(os.path.join(cache, pieces[0]), "wb") as fh:
+        fh.write(b"damaged")
+    monkeypatch.setattr(H, "hypino_batch", interrupted)
+    calls.clear()
+    again = training_samples(2, 6, 32, (40, 20), fem_labels=True, cache=cache)     # fewer samples
+    assert calls == [[(2, 0), (2, 1)]] and all(torch.equal(made[k][:6], again[k]) for k in made)
+    calls.clear()
+    other = training_samples(2, 2, 32, (40, 20), fem_labels=False, cache=cache)    # another run
+    assert calls == [[(2, 0), (2, 1)]] and other["labelled"].sum() < made["labelled"][:2].sum()
+    monkeypatch.undo()
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    out = tmp_path / "run"
+    assert main(["train", "hypino", "--out", str(out), "--samples", "4", "--epochs", "1",
+                 "--batch", "2", "--seed", "2", "--workers", "1", "--val", "0", "--config", str(cfg),
+                 "--sample-cache", str(tmp_path / "cli")]) == 0
+    assert "samples: 4 of 4" in capsys.readouterr().out
+    assert len(os.listdir(tmp_path / "cli")) == 1          # one piece of 500
+
+
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
 def test_torchrun_two_processes_match_one(tmp_path):
     cfg = tmp_path / "tiny.json"
