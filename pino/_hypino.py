@@ -1299,7 +1299,7 @@ def training_samples(seed, n_samples, resolution=64, pool=(1024, 256), workers=1
                       "fem_labels": bool(fem_labels), "family": domain_family(family)}, sort_keys=True)
     tag = hashlib.sha1(run.encode()).hexdigest()[:12]
     os.makedirs(cache, exist_ok=True)
-    pieces = []
+    pieces, read = [], 0
     for start in range(0, n_samples, CACHE_CHUNK):
         stop = min(start + CACHE_CHUNK, n_samples)
         path = os.path.join(cache, f"{tag}-{start:07d}-{stop:07d}.safetensors")
@@ -1309,9 +1309,13 @@ def training_samples(seed, n_samples, resolution=64, pool=(1024, 256), workers=1
             tmp = f"{path}.{os.getpid()}.tmp"
             save_file({k: v.contiguous() for k, v in piece.items()}, tmp, metadata={"run": run})
             os.replace(tmp, path)
+            if log is not None:
+                log(f"samples: {stop} of {n_samples}")
+        else:
+            read += stop - start
         pieces.append(piece)
-        if log is not None:
-            log(f"samples: {stop} of {n_samples}")
+    if log is not None and read:
+        log(f"samples: {read} of {n_samples} read from {cache}")
     return {k: torch.cat([p.pop(k) for p in pieces]) for k in list(pieces[0])}
 
 

@@ -398,7 +398,8 @@ def test_sample_cache_resumes_an_interrupted_generation_and_is_reused(tmp_path, 
     calls.clear()
     lines = []
     cached = training_samples(2, 7, 32, (40, 20), fem_labels=True, cache=cache, log=lines.append)
-    assert calls == [[(2, 4), (2, 5)], [(2, 6)]] and lines[-1] == "samples: 7 of 7"
+    assert calls == [[(2, 4), (2, 5)], [(2, 6)]]
+    assert lines == ["samples: 6 of 7", "samples: 7 of 7", f"samples: 4 of 7 read from {cache}"]
     monkeypatch.setattr(H, "hypino_batch", real)
     made = training_samples(2, 7, 32, (40, 20), fem_labels=True)
     assert made.keys() == cached.keys() and all(torch.equal(made[k], cached[k]) for k in made)
