@@ -1379,6 +1379,11 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"train_hypino: {name} must be a positive integer, got {v!r}")
     family = domain_family(family)
+    bad = {k: v for k, v in (loss_weights or {}).items()
+           if k not in LOSS_WEIGHTS or isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0}
+    if not isinstance(loss_weights, (dict, type(None))) or bad:
+        raise ValueError(f"train_hypino: loss_weights must map loss parts ({', '.join(LOSS_WEIGHTS)}) "
+                         f"to numbers >= 0, got {bad or loss_weights!r}")
     par = _Parallel(device)
     device = par.device
     quiet = (lambda *a, **k: None)

@@ -121,8 +121,8 @@ def _padding(text):
         return float(text)
 
 
-def _model_config(text):
-    """--config: a JSON file, or JSON text, with HyperNetwork options."""
+def _json_option(text, flag="--config", example='{"channels": [32, 64, 96, 128], "latent": 256}'):
+    """A JSON file, or JSON text, given to ``flag`` (--config: HyperNetwork options)."""
     import json
 
     if text is None:
@@ -133,8 +133,8 @@ def _model_config(text):
                 return json.load(fh)
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"--config {text}: not a JSON file or JSON text ({exc}); give e.g. "
-                        '\'{"channels": [32, 64, 96, 128], "latent": 256}\'') from None
+        raise UserError(f"{flag} {text}: not a JSON file or JSON text ({exc}); give e.g. "
+                        f"'{example}'") from None
 
 
 def _family(args):
@@ -149,10 +149,11 @@ def _cmd_train_hypino(args):
     try:
         train_hypino(args.out, n_samples=args.samples, epochs=args.epochs, batch=args.batch,
                      lr=args.lr, seed=args.seed, workers=args.workers or 2, device=args.device,
-                     max_seconds=args.max_seconds, model_config=_model_config(args.config),
+                     max_seconds=args.max_seconds, model_config=_json_option(args.config),
                      n_val=args.val, stop_after=args.stop_after, init=args.init,
                      fem_labels=args.fem_labels_file or args.fem_labels, augment=args.augment,
                      rescale=args.rescale, family=_family(args), sample_cache=args.sample_cache,
+                     loss_weights=_json_option(args.loss_weights, "--loss-weights", '{"u": 5}'),
                      log=lambda line: print(line, flush=True))
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -171,7 +172,8 @@ def _cmd_train(args):
                                       ("--fem-labels-file", args.fem_labels_file),
                                       ("--augment", args.augment), ("--rescale", args.rescale),
                                       ("--max-holes", args.max_holes), ("--notch", args.notch),
-                                      ("--sample-cache", args.sample_cache))
+                                      ("--sample-cache", args.sample_cache),
+                                      ("--loss-weights", args.loss_weights))
              if value not in (None, False)]
     if given:
         raise UserError(f"pino train operator: {', '.join(given)} belong to `pino train hypino`; "
@@ -286,6 +288,10 @@ def parser():
     tr.add_argument("--sample-cache", default=None,
                     help="hypino: keep the training samples in this folder as they are made; "
                          "an interrupted run resumes there and later runs reuse them")
+    tr.add_argument("--loss-weights", default=None,
+                    help="hypino: weights of the loss parts that differ from HyPINO's, JSON text "
+                         "or file, e.g. '{\"u\": 5}' (parts: residual, derivatives, u, "
+                         "dirichlet, neumann, robin)")
     tr.set_defaults(run=_cmd_train)
     return p
 

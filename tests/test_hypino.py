@@ -419,9 +419,22 @@ def test_sample_cache_resumes_an_interrupted_generation_and_is_reused(tmp_path, 
     out = tmp_path / "run"
     assert main(["train", "hypino", "--out", str(out), "--samples", "4", "--epochs", "1",
                  "--batch", "2", "--seed", "2", "--workers", "1", "--val", "0", "--config", str(cfg),
-                 "--sample-cache", str(tmp_path / "cli")]) == 0
+                 "--sample-cache", str(tmp_path / "cli"), "--loss-weights", '{"u": 5}']) == 0
     assert "samples: 4 of 4" in capsys.readouterr().out
     assert len(os.listdir(tmp_path / "cli")) == 1          # one piece of 500
+    assert read_meta(str(out))["config"]["loss_weights"]["u"] == 5
+
+
+@pytest.mark.parametrize("given, message", [('{"v": 1}', "loss_weights must map loss parts"),
+                                            ('{"u": -1}', "loss_weights must map loss parts"),
+                                            ('{"u": ', "--loss-weights {\"u\": : not a JSON")])
+def test_bad_loss_weights_get_a_one_line_error(tmp_path, capsys, given, message):
+    from pino.cli import main
+
+    assert main(["train", "hypino", "--out", str(tmp_path / "o"), "--samples", "2",
+                 "--loss-weights", given]) != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
 
 
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
