@@ -45,6 +45,8 @@ from functools import partial
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from manufactured import Sample, mixed_kind, random_problem
@@ -1282,7 +1284,7 @@ def training_samples(seed, n_samples, resolution=64, pool=(1024, 256), workers=1
     (safetensors, no pickle) as they are made; pieces already there are read instead of made
     again, so an interrupted generation goes on where it stopped, and a later run with the
     same seed, raster, pool, labels and family (any ``n_samples``) reuses them. ``log``:
-    called with a line per piece.
+    called with a line per piece made and one for the pieces read.
 
     >>> data = training_samples(13, 48000, workers=2, fem_labels=True,
     ...                         cache="runs/samples")                      # doctest: +SKIP
@@ -1293,8 +1295,6 @@ def training_samples(seed, n_samples, resolution=64, pool=(1024, 256), workers=1
                    n_boundary=pool[1], workers=workers, fem_labels=fem_labels, family=family)
     if cache is None:
         return make([(seed, i) for i in range(n_samples)])
-    from safetensors.torch import load_file, save_file
-
     run = json.dumps({"seed": int(seed), "resolution": int(resolution), "pool": [int(v) for v in pool],
                       "fem_labels": bool(fem_labels), "family": domain_family(family)}, sort_keys=True)
     tag = hashlib.sha1(run.encode()).hexdigest()[:12]
@@ -1303,7 +1303,7 @@ def training_samples(seed, n_samples, resolution=64, pool=(1024, 256), workers=1
     for start in range(0, n_samples, CACHE_CHUNK):
         stop = min(start + CACHE_CHUNK, n_samples)
         path = os.path.join(cache, f"{tag}-{start:07d}-{stop:07d}.safetensors")
-        piece = _cached_piece(path, run, load_file)
+        piece = _cached_piece(path, run)
         if piece is None:
             piece = make([(seed, i) for i in range(start, stop)])
             tmp = f"{path}.{os.getpid()}.tmp"
@@ -1319,13 +1319,11 @@ def training_samples(seed, n_samples, resolution=64, pool=(1024, 256), workers=1
     return {k: torch.cat([p.pop(k) for p in pieces]) for k in list(pieces[0])}
 
 
-def _cached_piece(path, run, load_file):
+def _cached_piece(path, run):
     """The samples of a cache piece written for this ``run``, else None (missing, damaged
     or another run's)."""
     if not os.path.exists(path):
         return None
-    from safetensors import SafetensorError, safe_open
-
     try:
         with safe_open(path, "pt") as fh:
             if (fh.metadata() or {}).get("run") != run:
@@ -1379,9 +1377,10 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"train_hypino: {name} must be a positive integer, got {v!r}")
     family = domain_family(family)
-    bad = {k: v for k, v in (loss_weights or {}).items()
-           if k not in LOSS_WEIGHTS or isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0}
-    if not isinstance(loss_weights, (dict, type(None))) or bad:
+    bad = loss_weights if not isinstance(loss_weights, (dict, type(None))) else {
+        k: v for k, v in (loss_weights or {}).items()
+        if k not in LOSS_WEIGHTS or isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0}
+    if bad:
         raise ValueError(f"train_hypino: loss_weights must map loss parts ({', '.join(LOSS_WEIGHTS)}) "
                          f"to numbers >= 0, got {bad or loss_weights!r}")
     par = _Parallel(device)

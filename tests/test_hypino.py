@@ -427,6 +427,7 @@ def test_sample_cache_resumes_an_interrupted_generation_and_is_reused(tmp_path, 
 
 @pytest.mark.parametrize("given, message", [('{"v": 1}', "loss_weights must map loss parts"),
                                             ('{"u": -1}', "loss_weights must map loss parts"),
+                                            ('[5]', "loss_weights must map loss parts"),
                                             ('{"u": ', "--loss-weights {\"u\": : not a JSON")])
 def test_bad_loss_weights_get_a_one_line_error(tmp_path, capsys, given, message):
     from pino.cli import main
