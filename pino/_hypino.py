@@ -1382,7 +1382,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
         if k not in LOSS_WEIGHTS or isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0}
     if bad:
         raise ValueError(f"train_hypino: loss_weights must map loss parts ({', '.join(LOSS_WEIGHTS)}) "
-                         f"to numbers >= 0, got {bad or loss_weights!r}")
+                         f"to numbers >= 0, got {bad!r}")
     par = _Parallel(device)
     device = par.device
     quiet = (lambda *a, **k: None)
