@@ -50,7 +50,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from manufactured import Sample, mixed_kind, random_problem
-from manufactured._random import _perimeter, _sample_boundary
+from manufactured._random import _OUTER, _perimeter, _sample_boundary
 
 from ._checkpoint import load_checkpoint, read_meta
 from ._encoding import (CHANNELS, COEFFICIENT_BOUND, DIRICHLET, NEUMANN, ROBIN, Encoding,
@@ -820,7 +820,25 @@ def _pack(seed_key, kind, resolution, n_interior, n_boundary, fem_labels=False, 
             "interior": s.interior, "f": f, "derivatives": D,
             "manufactured": float(s.derivatives is not None), "labelled": labelled,
             "timed": float(s.time is not None),
-            "boundary": s.boundary, "normals": s.normals, "kind": K, "alpha": A, "g": g}
+            "boundary": s.boundary, "normals": s.normals, "kind": K, "alpha": A, "g": g,
+            "share": component_weights(s)}
+
+
+def component_weights(sample) -> np.ndarray:
+    """Per boundary point, weights (mean 1) that give each boundary component (the box's
+    sides together, each hole, the notch) the same total: the points are spread by length,
+    so a small hole holds few of them. Time samples: all ones (their parts are already
+    equal in number).
+
+    >>> s = random_problem(3, "elliptic", n_interior=10, n_boundary=400)
+    >>> w = component_weights(s); bool(abs(w.mean() - 1) < 1e-12)
+    True
+    """
+    if sample.time is not None:
+        return np.ones(len(sample.tags))
+    comp = np.where(np.isin(sample.tags, _OUTER), "outer", sample.tags)
+    names, index, counts = np.unique(comp, return_inverse=True, return_counts=True)
+    return len(comp) / (len(names) * counts[index])
 
 
 def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundary=256, workers=1,
@@ -1026,7 +1044,7 @@ def _derivatives(target, weights, X):
     return point_derivatives(lambda Q: target(Q, weights), X)
 
 
-def hypino_loss(target, weights, batch, loss_weights=None):
+def hypino_loss(target, weights, batch, loss_weights=None, balance=0.0):
     """Per-sample HyPINO loss (B,) and its parts {name: (B,)} for generated ``weights``.
 
     ``batch`` (tensors, see :func:`hypino_batch`): ``coefficients`` (B, 6), ``interior``
@@ -1035,7 +1053,10 @@ def hypino_loss(target, weights, batch, loss_weights=None):
     ``sum_k c_k D_k u - f``; u against the labels at ``labelled`` points (B, N) (default:
     all points of manufactured samples); for manufactured samples the five derivatives
     against the exact ones; Dirichlet ``u - g``, Neumann ``du/dn - g``, Robin ``du/dn + alpha u - g``.
-    Each part is a mean of Huber losses over its points.
+    Each part is a mean of Huber losses over its points. ``balance`` in [0, 1]: the boundary
+    means weight each point by ``1 - balance + balance * share`` (``batch["share"]``, see
+    :func:`component_weights`), so that at 1 every boundary component counts the same
+    however short it is.
     """
     lw = {**LOSS_WEIGHTS, **(loss_weights or {})}
     X = batch["interior"].detach().clone().requires_grad_(True)
@@ -1049,9 +1070,10 @@ def hypino_loss(target, weights, batch, loss_weights=None):
     kind = batch["kind"]
     Db = point_derivatives(lambda Q: target(Q, weights), batch["boundary"], second=False)
     be = _huber(boundary_operator(Db, batch["normals"], kind, batch["alpha"]) - batch["g"])
+    w = (1.0 - balance) + balance * batch["share"] if balance else torch.ones_like(be)
     for code, name in ((DIRICHLET, "dirichlet"), (NEUMANN, "neumann"), (ROBIN, "robin")):
-        m = (kind == code).to(be.dtype)
-        parts[name] = (be * m).sum(1) / m.sum(1).clamp(min=1.0)
+        m = (kind == code).to(be.dtype) * w
+        parts[name] = (be * m).sum(1) / m.sum(1).clamp(min=1e-6)
     total = sum(lw[k] * v for k, v in parts.items())
     return total, parts
 
@@ -1070,8 +1092,9 @@ def _take(data, idx, points, gen):
     rows = idx[:, None]
     for k in ("interior", "f", "derivatives", "labelled"):
         out[k] = data[k][rows, si]
-    for k in ("boundary", "normals", "kind", "alpha", "g"):
-        out[k] = data[k][rows, sb]
+    for k in ("boundary", "normals", "kind", "alpha", "g", "share"):
+        if k in data:
+            out[k] = data[k][rows, sb]
     return out
 
 
@@ -1337,7 +1360,8 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
                  device=None, resume=True, stop_after=None, max_seconds=None, log=print,
                  model_config=None, n_val=32, points=(256, 128), pool=(1024, 256),
                  weight_decay=0.0, loss_weights=None, clip=1.0, init=None, fem_labels=False,
-                 samples=None, augment=False, rescale=False, family=None, sample_cache=None):
+                 samples=None, augment=False, rescale=False, family=None, sample_cache=None,
+                 balance=0.0):
     """Train a :class:`HyperNetwork` on ``n_samples`` random problems; checkpoints in ``out``.
 
     Sample ``i`` is ``random_problem((seed, i), "mixed")`` with ``pool`` (interior, boundary)
@@ -1371,7 +1395,9 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     recorded in the config only when not HyPINO's 0-3 holes). ``sample_cache``: a folder
     where the training samples are kept as they are made (:func:`training_samples`), so
     that an interrupted generation resumes and later runs on the same samples skip it.
-    Returns ``(model, history)``.
+    ``balance``: how far the boundary losses give each boundary component (the box, each
+    hole) the same weight whatever its length (:func:`hypino_loss`; 0: by points, as
+    HyPINO; recorded in the config only when set). Returns ``(model, history)``.
     """
     for name, v in (("n_samples", n_samples), ("epochs", epochs), ("batch", batch)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -1383,6 +1409,9 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     if bad:
         raise ValueError(f"train_hypino: loss_weights must map loss parts ({', '.join(LOSS_WEIGHTS)}) "
                          f"to numbers >= 0, got {bad!r}")
+    if isinstance(balance, bool) or not isinstance(balance, (int, float)) or not 0 <= balance <= 1:
+        raise ValueError(f"train_hypino: balance must be a number in [0, 1] (0: boundary points "
+                         f"weighted equally, 1: boundary components weighted equally), got {balance!r}")
     par = _Parallel(device)
     device = par.device
     quiet = (lambda *a, **k: None)
@@ -1419,6 +1448,10 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
         data = {k: v.to(device) for k, v in data.items()}
         if val is not None:
             val = {k: v.to(device) for k, v in val.items()}
+        if balance and "share" not in data:
+            raise ValueError("train_hypino: balance needs the samples' boundary shares, which "
+                             "samples made before they were recorded lack; make the samples again "
+                             "(a new sample_cache folder) or leave balance at 0")
         say(f"hypino: {model.n_parameters()} parameters, target PINN {model.target.n_params}; "
             f"{n_samples} samples in {gen_s:.1f} s; {par.world} process(es) on {device}")
         if fem_labels:
@@ -1433,6 +1466,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             **({"augment": True} if augment else {}),
             **({"rescale": True} if rescale else {}),
             **({"family": family} if family else {}),
+            **({"balance": float(balance)} if balance else {}),
             **({"init": str(init)} if init is not None else {})}))
         steps_per_epoch = math.ceil(n_samples / batch)
         start = 0
@@ -1455,7 +1489,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             if len(mine):
                 b = _slice(full, mine.to(device))
                 weights = model(b["rasters"], b["coefficients"])
-                total, parts = hypino_loss(target, weights, b, loss_weights)
+                total, parts = hypino_loss(target, weights, b, loss_weights, balance)
                 loss = total.sum() * (par.world / n)
                 sums = torch.stack([parts[k].sum() for k in LOSS_WEIGHTS] + [total.sum()]).detach()
             else:  # fewer samples than processes: take part in the gradient average with zeros

@@ -153,6 +153,7 @@ def _cmd_train_hypino(args):
                      n_val=args.val, stop_after=args.stop_after, init=args.init,
                      fem_labels=args.fem_labels_file or args.fem_labels, augment=args.augment,
                      rescale=args.rescale, family=_family(args), sample_cache=args.sample_cache,
+                     balance=args.balance or 0.0,
                      loss_weights=_json_option(args.loss_weights, "--loss-weights", '{"u": 5}'),
                      log=lambda line: print(line, flush=True))
     except ValueError as exc:
@@ -173,7 +174,8 @@ def _cmd_train(args):
                                       ("--augment", args.augment), ("--rescale", args.rescale),
                                       ("--max-holes", args.max_holes), ("--notch", args.notch),
                                       ("--sample-cache", args.sample_cache),
-                                      ("--loss-weights", args.loss_weights))
+                                      ("--loss-weights", args.loss_weights),
+                                      ("--balance", args.balance))
              if value not in (None, False)]
     if given:
         raise UserError(f"pino train operator: {', '.join(given)} belong to `pino train hypino`; "
@@ -292,6 +294,9 @@ def parser():
                     help="hypino: weights of the loss parts that differ from HyPINO's, JSON text "
                          "or file, e.g. '{\"u\": 5}' (parts: residual, derivatives, u, "
                          "dirichlet, neumann, robin)")
+    tr.add_argument("--balance", type=float, default=None,
+                    help="hypino: 0-1, how far the boundary losses weight each boundary component "
+                         "(the box, each hole) the same whatever its length (default 0: by points)")
     tr.set_defaults(run=_cmd_train)
     return p
 

@@ -579,3 +579,45 @@ def test_training_on_a_wider_domain_family(tmp_path, capsys):
                  "--workers", "1", "--device", "cpu", "--config", str(cfg), "--out", str(tmp_path / "x"),
                  "--notch", "3"]) != 0
     assert "notch" in capsys.readouterr().err
+
+
+def test_component_weights_give_each_boundary_component_the_same_total():
+    from pino._hypino import component_weights
+    for seed in range(8):
+        s = random_problem((5, seed), "elliptic", n_interior=10, n_boundary=300, max_holes=4, notch=0.5)
+        w = component_weights(s)
+        comp = np.where(np.isin(s.tags, ["left", "right", "bottom", "top"]), "outer", s.tags)
+        totals = [w[comp == c].sum() for c in np.unique(comp)]
+        assert np.isclose(w.mean(), 1.0) and np.allclose(totals, 300 / len(totals))
+    heat = random_problem(1, "heat", n_interior=10, n_boundary=30)
+    assert np.all(component_weights(heat) == 1)
+
+
+def test_balance_weights_the_boundary_loss_by_component(tmp_path, capsys):
+    """Three points on a long component with error 0 and one on a short one with Huber
+    error 0.5: by points the Dirichlet loss is 0.5 / 4, balanced it is the mean of the two
+    components' means, 0.25; half way, the weighted mean in between."""
+    from pino.cli import main
+    X = torch.zeros(1, 2, 2)
+    batch = {"interior": X, "coefficients": torch.zeros(1, 6), "f": torch.zeros(1, 2),
+             "manufactured": torch.zeros(1), "derivatives": torch.zeros(1, 2, 6),
+             "boundary": torch.tensor([[[0.0, 1.0], [0.0, -1.0], [0.0, 0.5], [1.0, 0.0]]]),
+             "normals": torch.zeros(1, 4, 2), "kind": torch.zeros(1, 4, dtype=torch.int64),
+             "alpha": torch.zeros(1, 4), "g": torch.zeros(1, 4),
+             "share": torch.tensor([[2 / 3, 2 / 3, 2 / 3, 2.0]])}
+
+    def target(Q, weights):                              # u = x (the cube keeps 2nd derivatives in the graph)
+        return Q[..., 0] + 0.0 * (Q**3).sum(-1)
+
+    got = [hypino_loss(target, {}, batch, balance=b)[1]["dirichlet"].item() for b in (0, 1, 0.5)]
+    assert np.allclose(got, [0.125, 0.25, (0.5 * 1.5) / (1.5 + 2 + 0.5)])
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    args = ["train", "hypino", "--samples", "4", "--epochs", "1", "--batch", "2", "--val", "0",
+            "--workers", "1", "--device", "cpu", "--config", str(cfg)]
+    assert main(args + ["--out", str(tmp_path / "run"), "--balance", "0.5", "--max-holes", "4"]) == 0
+    assert read_meta(str(tmp_path / "run"))["config"]["balance"] == 0.5
+    capsys.readouterr()
+    assert main(args + ["--out", str(tmp_path / "x"), "--balance", "2"]) != 0
+    err = capsys.readouterr().err
+    assert "balance must be a number in [0, 1]" in err and err.count("\n") == 1
