@@ -848,7 +848,7 @@ def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundar
     interior points and exact derivatives (zeros for physics-only samples; ``manufactured``
     flags the others), ``labelled`` points (u known: manufactured, or physics-only with
     ``fem_labels``, see :func:`fem_label`), boundary points, normals, condition codes,
-    alpha, g. ``kinds``: one kind or one per seed. The same for any number of ``workers``.
+    alpha, g, and ``share`` (:func:`component_weights`). ``kinds``: one kind or one per seed. The same for any number of ``workers``.
     ``fem_labels`` may be a dict {seed: label} of :func:`read_fem_labels`: those labels
     are used instead of solving again (seeds missing from it are solved). ``family``: the
     domains drawn (:func:`domain_family`; None: HyPINO's, 0-3 holes).
