@@ -848,7 +848,8 @@ def hypino_batch(seeds, kinds="mixed", resolution=64, n_interior=1024, n_boundar
     interior points and exact derivatives (zeros for physics-only samples; ``manufactured``
     flags the others), ``labelled`` points (u known: manufactured, or physics-only with
     ``fem_labels``, see :func:`fem_label`), boundary points, normals, condition codes,
-    alpha, g, and ``share`` (:func:`component_weights`). ``kinds``: one kind or one per seed. The same for any number of ``workers``.
+    alpha, g, and ``share`` (:func:`component_weights`). ``kinds``: one kind or one per
+    seed. The same for any number of ``workers``.
     ``fem_labels`` may be a dict {seed: label} of :func:`read_fem_labels`: those labels
     are used instead of solving again (seeds missing from it are solved). ``family``: the
     domains drawn (:func:`domain_family`; None: HyPINO's, 0-3 holes).
@@ -1339,7 +1340,10 @@ def training_samples(seed, n_samples, resolution=64, pool=(1024, 256), workers=1
         pieces.append(piece)
     if log is not None and read:
         log(f"samples: {read} of {n_samples} read from {cache}")
-    return {k: torch.cat([p.pop(k) for p in pieces]) for k in list(pieces[0])}
+    # pieces cached by an earlier version may lack keys added since (e.g. "share"): keep the
+    # keys all pieces have (a run that needs a missing one says so)
+    keys = [k for k in pieces[0] if all(k in p for p in pieces)]
+    return {k: torch.cat([p.pop(k) for p in pieces]) for k in keys}
 
 
 def _cached_piece(path, run):

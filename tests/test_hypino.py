@@ -621,3 +621,21 @@ def test_balance_weights_the_boundary_loss_by_component(tmp_path, capsys):
     assert main(args + ["--out", str(tmp_path / "x"), "--balance", "2"]) != 0
     err = capsys.readouterr().err
     assert "balance must be a number in [0, 1]" in err and err.count("\n") == 1
+
+
+def test_cache_pieces_made_before_shares_are_read_and_balance_says_what_is_missing(tmp_path, monkeypatch):
+    import pino._hypino as H
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    monkeypatch.setattr(H, "CACHE_CHUNK", 2)
+    cache = str(tmp_path / "cache")
+    made = training_samples(2, 4, 32, (40, 20), cache=cache)
+    old = os.path.join(cache, sorted(os.listdir(cache))[0])      # as an earlier version wrote it
+    with safe_open(old, "pt") as fh:
+        meta, piece = fh.metadata(), {k: fh.get_tensor(k) for k in fh.keys() if k != "share"}
+    save_file(piece, old, metadata=meta)
+    got = training_samples(2, 4, 32, (40, 20), cache=cache)
+    assert "share" not in got and all(torch.equal(got[k], made[k]) for k in got)
+    with pytest.raises(ValueError, match="balance needs the samples' boundary shares"):
+        H.train_hypino(str(tmp_path / "run"), n_samples=4, epochs=1, batch=2, workers=1, n_val=0, seed=2,
+                       model_config=TINY, pool=(40, 20), sample_cache=cache, balance=1.0)
