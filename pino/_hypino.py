@@ -1071,7 +1071,7 @@ def hypino_loss(target, weights, batch, loss_weights=None, balance=0.0):
     kind = batch["kind"]
     Db = point_derivatives(lambda Q: target(Q, weights), batch["boundary"], second=False)
     be = _huber(boundary_operator(Db, batch["normals"], kind, batch["alpha"]) - batch["g"])
-    w = (1.0 - balance) + balance * batch["share"] if balance else torch.ones_like(be)
+    w = (1.0 - balance) + balance * batch["share"] if balance else 1.0
     for code, name in ((DIRICHLET, "dirichlet"), (NEUMANN, "neumann"), (ROBIN, "robin")):
         m = (kind == code).to(be.dtype) * w
         parts[name] = (be * m).sum(1) / m.sum(1).clamp(min=1e-6)
