@@ -1,12 +1,17 @@
 """HyPINO on a GPU machine: CUDA checks and timings against the CPU, then the shipped
 hypernetwork trained further on the GPU within a fixed time.
 
-    python bench/gpu_hypino.py --out OUT --labels LABELS.npz --seed 4 --samples 16000 \\
-        --batch 64 --lr 7e-4 --deadline 470
+    python bench/gpu_hypino.py --out OUT --labels LABELS.npz --seed 15 --samples 32000 \\
+        --batch 64 --lr 4e-4 --deadline 480 --max-holes 4 --balance 0.5 \\
+        --loss-weights '{"u": 40}' --rescale
 
 LABELS.npz holds the FEM labels of the run's physics-only samples, written beforehand on a
-machine with gmsh (``pino._hypino.write_fem_labels(LABELS, 4, 16000, workers=2)``), so the GPU
-machine needs neither gmsh nor a FE solve. From the script's start (seconds):
+machine with gmsh (``pino._hypino.write_fem_labels(LABELS, 15, 32000, workers=2,
+family={"max_holes": 4})``; ``python bench/gpu_hypino.py --compact LABELS.npz SMALL.npz`` stores
+u in float16, half the size, so that it travels within the device's 64 MiB), so the GPU
+machine needs neither gmsh nor a FE solve. The options after ``--lr`` are those of ``pino
+train hypino`` (the domain family, boundary balance, loss weights, amplitude rescaling).
+From the script's start (seconds):
 
 1. a subprocess (``--generate``) makes the training samples ``(seed, i)`` in worker processes,
    in chunks, until ``--gen-seconds``, and saves them to /tmp;
@@ -20,7 +25,7 @@ machine needs neither gmsh nor a FE solve. From the script's start (seconds):
    manufactured problems, seed 0) of the new and the shipped model.
 
 Writes OUT/checks.json, OUT/train_log.txt and the checkpoint OUT/hypino (meta.json,
-model.safetensors, optim.pt).
+model.safetensors; the optimiser state is dropped: too large to come back from the device).
 """
 
 from __future__ import annotations
@@ -50,17 +55,51 @@ def generate(args):
     """Phase 1 (a subprocess): chunks of samples until gen_seconds; saves what it made."""
     from pino._hypino import hypino_batch, read_fem_labels
 
-    table = read_fem_labels(args.labels, args.seed, args.samples)
+    table = read_fem_labels(args.labels, args.seed, args.samples, family=family(args))
+    table = {k: (None if u is None else u.astype(np.float32)) for k, u in table.items()}
+    with np.load(args.labels, allow_pickle=False) as z:
+        if "check_interior" in z.files:
+            here = _interior(args, z["seeds"][:8])
+            if not np.allclose(here, z["check_interior"], atol=1e-6):
+                raise SystemExit("generate: this machine draws other interior points than the one "
+                                 "that wrote the labels; the labels would not fit the samples")
+            print("generate: label points agree with this machine's samples", flush=True)
     parts, made, chunk = [], 0, args.chunk
     while made < args.samples and now() < args.gen_seconds:
         n = min(chunk, args.samples - made)
         parts.append(hypino_batch([(args.seed, i) for i in range(made, made + n)], "mixed", 64,
-                                  1024, 256, workers=args.workers, fem_labels=table))
+                                  1024, 256, workers=args.workers, fem_labels=table,
+                                  family=family(args)))
         made += n
         print(f"generate: {made} samples at {now():.0f} s", flush=True)
     data = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     torch.save(data, args.generate)
     print(f"generate: saved {made} samples at {now():.0f} s", flush=True)
+
+
+def family(args):
+    return {"max_holes": args.max_holes, "notch": args.notch}
+
+
+def _interior(args, seeds):
+    from manufactured import random_problem
+
+    return np.stack([random_problem(tuple(int(v) for v in s), n_interior=1024, n_boundary=256,
+                                    **family(args)).interior for s in seeds]).astype(np.float32)
+
+
+def compact(args, src, dst):
+    """The label file ``src`` with u stored in float16 (FEM labels are good to about 1e-3),
+    plus the interior points of its first 8 samples, which the GPU machine checks against its
+    own samples (another numpy there must not pair labels with other points)."""
+    from pino._hypino import _write_npz
+
+    with np.load(src, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["u"] = arrays["u"].astype(np.float16)
+    arrays["check_interior"] = _interior(args, arrays["seeds"][:8])
+    _write_npz(dst, **arrays)
+    print(f"{dst}: {os.path.getsize(dst) / 2**20:.1f} MiB ({len(arrays['u'])} labels)")
 
 
 def _timed(fn, reps, sync):
@@ -151,7 +190,11 @@ def train(args, checks):
     t = time.perf_counter()
     train_hypino(ckpt, n_samples=n, epochs=epochs, batch=args.batch, lr=args.lr, seed=args.seed,
                  workers=1, device=GPU, init="hypino", fem_labels=True, samples=data,
-                 max_seconds=left + 5, log=log)
+                 max_seconds=left + 5, log=log, family=family(args), balance=args.balance,
+                 loss_weights=json.loads(args.loss_weights), rescale=args.rescale)
+    optim = os.path.join(ckpt, "optim.pt")   # too large to come back from the device; not needed
+    if os.path.exists(optim):
+        os.remove(optim)
     checks["train"]["seconds"] = time.perf_counter() - t
     with open(os.path.join(args.out, "train_log.txt"), "w") as fh:
         fh.write("\n".join(lines) + "\n")
@@ -165,11 +208,17 @@ def train(args, checks):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="out_gpu")
-    ap.add_argument("--labels", required=True)
+    ap.add_argument("--labels")
     ap.add_argument("--seed", type=int, default=4)
     ap.add_argument("--samples", type=int, default=16000)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=7e-4)
+    ap.add_argument("--max-holes", type=int, default=3)
+    ap.add_argument("--notch", type=float, default=0.0)
+    ap.add_argument("--balance", type=float, default=0.0)
+    ap.add_argument("--loss-weights", default="{}", help="JSON, as pino train hypino --loss-weights")
+    ap.add_argument("--rescale", action="store_true")
+    ap.add_argument("--compact", nargs=2, metavar=("SRC", "DST"), help="write a float16 label file and stop")
     ap.add_argument("--deadline", type=float, default=470.0, help="seconds from start: training ends")
     ap.add_argument("--gen-seconds", type=float, default=170.0)
     ap.add_argument("--workers", type=int, default=13)
@@ -179,13 +228,18 @@ def main():
     ap.add_argument("--generate", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--skip-checks", action="store_true")
     args = ap.parse_args()
+    if args.compact:
+        return compact(args, *args.compact)
+    if not args.labels:
+        ap.error("--labels LABELS.npz is required (see the docstring)")
     if args.generate:
         return generate(args)
     os.makedirs(args.out, exist_ok=True)
     gen = subprocess.Popen([sys.executable, __file__, "--generate", args.data, "--labels", args.labels,
                             "--seed", str(args.seed), "--samples", str(args.samples),
                             "--workers", str(args.workers), "--chunk", str(args.chunk),
-                            "--gen-seconds", str(args.gen_seconds)])
+                            "--gen-seconds", str(args.gen_seconds), "--max-holes", str(args.max_holes),
+                            "--notch", str(args.notch)])
     torch.set_num_threads(2)
     checks = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
               "torch": torch.__version__, "cpu_threads": 2}
