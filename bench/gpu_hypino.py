@@ -56,8 +56,11 @@ def generate(args):
     from pino._hypino import hypino_batch, read_fem_labels
 
     table = read_fem_labels(args.labels, args.seed, args.samples, family=family(args))
-    table = {k: (None if u is None else u.astype(np.float32)) for k, u in table.items()}
     with np.load(args.labels, allow_pickle=False) as z:
+        scale = dict(zip((tuple(int(v) for v in s) for s in z["seeds"]),
+                         z["u_scale"] if "u_scale" in z.files else np.ones(len(z["seeds"]))))
+        table = {k: (None if u is None else u.astype(np.float32) * np.float32(scale[k]))
+                 for k, u in table.items()}
         if "check_interior" in z.files:
             here = _interior(args, z["seeds"][:8])
             if not np.allclose(here, z["check_interior"], atol=1e-6):
@@ -90,13 +93,18 @@ def _interior(args, seeds):
 
 def compact(args, src, dst):
     """The label file ``src`` with u stored in float16 (FEM labels are good to about 1e-3),
+    each row divided by its max |u| (``u_scale``, float32; some labels exceed float16's range),
     plus the interior points of its first 8 samples, which the GPU machine checks against its
     own samples (another numpy there must not pair labels with other points)."""
     from pino._hypino import _write_npz
 
     with np.load(src, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
-    arrays["u"] = arrays["u"].astype(np.float16)
+    u = arrays["u"].astype(np.float64)
+    peak = np.nanmax(np.abs(np.where(np.isfinite(u), u, np.nan)), axis=1, initial=0.0) if len(u) else np.zeros(0)
+    scale = np.where(np.isfinite(peak) & (peak > 0), peak, 1.0)
+    arrays["u"] = (u / scale[:, None]).astype(np.float16)
+    arrays["u_scale"] = scale.astype(np.float32)
     arrays["check_interior"] = _interior(args, arrays["seeds"][:8])
     _write_npz(dst, **arrays)
     print(f"{dst}: {os.path.getsize(dst) / 2**20:.1f} MiB ({len(arrays['u'])} labels)")
