@@ -53,20 +53,9 @@ def now():
 
 def generate(args):
     """Phase 1 (a subprocess): chunks of samples until gen_seconds; saves what it made."""
-    from pino._hypino import hypino_batch, read_fem_labels
+    from pino._hypino import hypino_batch
 
-    table = read_fem_labels(args.labels, args.seed, args.samples, family=family(args))
-    with np.load(args.labels, allow_pickle=False) as z:
-        scale = dict(zip((tuple(int(v) for v in s) for s in z["seeds"]),
-                         z["u_scale"] if "u_scale" in z.files else np.ones(len(z["seeds"]))))
-        table = {k: (None if u is None else u.astype(np.float32) * np.float32(scale[k]))
-                 for k, u in table.items()}
-        if "check_interior" in z.files:
-            here = _interior(args, z["seeds"][:8])
-            if not np.allclose(here, z["check_interior"], atol=1e-6):
-                raise SystemExit("generate: this machine draws other interior points than the one "
-                                 "that wrote the labels; the labels would not fit the samples")
-            print("generate: label points agree with this machine's samples", flush=True)
+    table = read_labels(args, args.labels)
     parts, made, chunk = [], 0, args.chunk
     while made < args.samples and now() < args.gen_seconds:
         n = min(chunk, args.samples - made)
@@ -78,6 +67,25 @@ def generate(args):
     data = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     torch.save(data, args.generate)
     print(f"generate: saved {made} samples at {now():.0f} s", flush=True)
+
+
+def read_labels(args, path):
+    """{seed: u or None} of a label file of ``write_fem_labels`` or :func:`compact` for the run
+    of ``args`` (seed, samples, family), in float32; a compact file's points are checked
+    against this machine's samples first."""
+    from pino._hypino import read_fem_labels
+
+    table = read_fem_labels(path, args.seed, args.samples, family=family(args))
+    with np.load(path, allow_pickle=False) as z:
+        scale = dict(zip((tuple(int(v) for v in s) for s in z["seeds"]),
+                         z["u_scale"] if "u_scale" in z.files else np.ones(len(z["seeds"]))))
+        if "check_interior" in z.files:
+            if not np.allclose(_interior(args, z["seeds"][:8]), z["check_interior"], atol=1e-6):
+                raise SystemExit(f"{path}: this machine draws other interior points than the one "
+                                 "that wrote the labels; the labels would not fit the samples")
+            print("generate: label points agree with this machine's samples", flush=True)
+    return {k: (None if u is None else u.astype(np.float32) * np.float32(scale[k]))
+            for k, u in table.items()}
 
 
 def family(args):
