@@ -11,7 +11,8 @@ square, as ``pino.solve`` answers without ``lstsq``); ``--physics``: also on as 
 physics-only problems (constant to quadratic sources, simple boundary data) against FEM
 solutions. ``--max-holes`` / ``--notch``: the steady problems' domains drawn from a wider
 family than HyPINO's 0-3 holes (``pino._hypino.domain_family``): up to that many holes and,
-with that probability, a rectangle cut from a corner or a side (L-shapes, slots).
+with that probability, a rectangle cut from a corner or a side (L-shapes, slots);
+``--zero-source``: that share of the physics-only problems has no source.
 An earlier shipped model can be compared by extracting it from git history into a folder,
 e.g. for the first CPU-trained model::
 
@@ -49,15 +50,18 @@ def main(argv=None):
                     help="also the mean over the symmetries of the square (as pino.solve answers)")
     ap.add_argument("--max-holes", type=int, default=3)
     ap.add_argument("--notch", type=float, default=0.0)
+    ap.add_argument("--zero-source", type=float, default=0.0,
+                    help="the share of physics-only problems without a source (Laplace-type)")
     a = ap.parse_args(argv)
-    family = {"max_holes": a.max_holes, "notch": a.notch}
+    family = {"max_holes": a.max_holes, "notch": a.notch, "zero_source": a.zero_source}
     torch.set_num_threads(a.threads)
     cols = ["mean", "median", "normalised mean", "normalised median"]
     if a.symmetrise:
         cols += ["normalised + symmetrised mean", "normalised + symmetrised median"]
     print("| model | held-out problems | validation seed | " + " | ".join(cols) + " |")
     print("|---|---|---|" + "---|" * len(cols))
-    where = "" if not domain_family(family) else f", {a.max_holes} holes, notch {a.notch}"
+    where = "" if not domain_family(family) else \
+        f", {a.max_holes} holes, notch {a.notch}, zero source {a.zero_source}"
     for name in a.models:
         model = load_hypino(name, device="cpu")
         for physics in (False, True) if a.physics else (False,):

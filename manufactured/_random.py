@@ -696,13 +696,15 @@ def mixed_kind(seed) -> str:
 
 
 def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_tries=200,
-                   max_holes=3, notch=0.0) -> Sample:
+                   max_holes=3, notch=0.0, zero_source=0.0) -> Sample:
     """One random :class:`Sample`, the same for the same ``seed`` (an int or a tuple of
     ints) and options. ``kind``: "elliptic", "heat", "wave", "physics" or "mixed" (drawn
     with the weights ``MIX``: half manufactured, half physics-only). Steady domains are the
     box minus 0-``max_holes`` holes and, with probability ``notch``, minus a rectangle cut
-    from a corner or a side (L-shapes and slots; tagged "notch"). The defaults are HyPINO's
-    family (0-3 holes, no notch).
+    from a corner or a side (L-shapes and slots; tagged "notch"). ``zero_source``: the
+    probability that a physics-only sample has no source (Laplace-type problems driven by
+    their boundary data alone). The defaults are HyPINO's family (0-3 holes, no notch, a
+    source always).
 
     >>> s = random_problem(0, kind="elliptic", n_interior=200, n_boundary=50)
     >>> s.f.shape, s.g.shape, s.derivatives.shape
@@ -717,6 +719,8 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
         raise ValueError(f"random_problem: max_holes must be an integer in 0..6, got {max_holes!r}")
     if not (isinstance(notch, (int, float, np.floating)) and 0.0 <= notch <= 1.0):
         raise ValueError(f"random_problem: notch is a probability in [0, 1], got {notch!r}")
+    if not (isinstance(zero_source, (int, float, np.floating)) and 0.0 <= zero_source <= 1.0):
+        raise ValueError(f"random_problem: zero_source is a probability in [0, 1], got {zero_source!r}")
     seed_key = tuple(int(s) for s in np.ravel(seed))
     rng = np.random.default_rng(seed_key)
     if kind == "mixed":
@@ -740,7 +744,7 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
         reaction = coef[0] * -np.sign(coef[3]) > 0
         conds = _conditions(rng, _OUTER, [h[2] for h in holes], anchored=reaction)
         if physics:
-            return _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags)
+            return _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags, float(zero_source))
 
     kinds = np.array([conds[tg][0] for tg in tags], dtype=str)
     alpha = np.array([conds[tg][1] for tg in tags])
@@ -752,13 +756,16 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
                   g=_boundary_values(DB, N, kinds, alpha), solution=tree, derivatives=DX)
 
 
-def _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags):
-    """Constant or quadratic source, constant or linear boundary data; no exact solution."""
+def _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags, zero_source=0.0):
+    """Constant or quadratic source (none with probability ``zero_source``), constant or
+    linear boundary data; no exact solution."""
     source = np.zeros(6)
     source[0] = rng.uniform(-5, 5)
     if rng.random() < 0.5:
         mask = rng.random(5) < 0.5
         source[1:] = mask * rng.uniform(-3, 3, 5)
+    if zero_source > 0 and rng.random() < zero_source:   # no draw at 0: HyPINO's samples unchanged
+        source[:] = 0.0
     data = {}
     for tag, (kind, _) in conds.items():
         g = np.zeros(3)

@@ -891,10 +891,11 @@ def _label_job(seed, n_interior, n_boundary, family=None):
 
 
 def domain_family(family=None) -> dict:
-    """The domain options of :func:`manufactured.random_problem` that a training run draws
+    """The family options of :func:`manufactured.random_problem` that a training run draws
     from, checked: ``{}`` for HyPINO's family (0-3 holes; also for None), else a dict with
-    ``max_holes`` (an integer 0..6) and/or ``notch`` (the probability of a rectangle cut
-    from a corner or a side), defaults left out so that equal families compare equal.
+    ``max_holes`` (an integer 0..6), ``notch`` (the probability of a rectangle cut from a
+    corner or a side) and/or ``zero_source`` (the probability that a physics-only sample has
+    no source), defaults left out so that equal families compare equal.
 
     >>> domain_family({"max_holes": 4, "notch": 0.25})
     {'max_holes': 4, 'notch': 0.25}
@@ -903,18 +904,21 @@ def domain_family(family=None) -> dict:
     """
     if family is None:
         return {}
-    if not isinstance(family, dict) or set(family) - {"max_holes", "notch"}:
-        raise ValueError(f"domain family must be a dict with keys 'max_holes' and/or 'notch', got {family!r}")
+    if not isinstance(family, dict) or set(family) - {"max_holes", "notch", "zero_source"}:
+        raise ValueError(f"domain family must be a dict with keys 'max_holes', 'notch' and/or "
+                         f"'zero_source', got {family!r}")
     try:
         random_problem(0, "physics", n_interior=1, n_boundary=1, **family)   # its checks
     except ValueError as exc:
-        raise ValueError(f"domain family (train hypino --max-holes / --notch): "
+        raise ValueError(f"domain family (train hypino --max-holes / --notch / --zero-source): "
                          f"{str(exc).removeprefix('random_problem: ')}") from None
     out = {}
     if int(family.get("max_holes", 3)) != 3:
         out["max_holes"] = int(family["max_holes"])
     if float(family.get("notch", 0.0)) != 0.0:
         out["notch"] = float(family["notch"])
+    if float(family.get("zero_source", 0.0)) != 0.0:
+        out["zero_source"] = float(family["zero_source"])
     return out
 
 

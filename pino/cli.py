@@ -138,8 +138,10 @@ def _json_option(text, flag="--config", example='{"channels": [32, 64, 96, 128],
 
 
 def _family(args):
-    """The --max-holes / --notch options as train_hypino's ``family`` (None: HyPINO's)."""
-    got = {k: v for k, v in (("max_holes", args.max_holes), ("notch", args.notch)) if v is not None}
+    """The --max-holes / --notch / --zero-source options as train_hypino's ``family``
+    (None: HyPINO's)."""
+    got = {k: v for k, v in (("max_holes", args.max_holes), ("notch", args.notch),
+                             ("zero_source", args.zero_source)) if v is not None}
     return got or None
 
 
@@ -173,6 +175,7 @@ def _cmd_train(args):
                                       ("--fem-labels-file", args.fem_labels_file),
                                       ("--augment", args.augment), ("--rescale", args.rescale),
                                       ("--max-holes", args.max_holes), ("--notch", args.notch),
+                                      ("--zero-source", args.zero_source),
                                       ("--sample-cache", args.sample_cache),
                                       ("--loss-weights", args.loss_weights),
                                       ("--balance", args.balance))
@@ -287,6 +290,9 @@ def parser():
     tr.add_argument("--notch", type=float, default=None,
                     help="hypino: the probability that a steady domain also has a rectangle cut "
                          "from a corner or a side (L-shapes, slots; default 0)")
+    tr.add_argument("--zero-source", type=float, default=None,
+                    help="hypino: the probability that a physics-only sample has no source "
+                         "(Laplace-type problems driven by boundary data alone; default 0)")
     tr.add_argument("--sample-cache", default=None,
                     help="hypino: keep the training samples in this folder as they are made; "
                          "an interrupted run resumes there and later runs reuse them")

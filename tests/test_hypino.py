@@ -548,8 +548,9 @@ def test_training_on_a_wider_domain_family(tmp_path, capsys):
     from pino.cli import main
     assert domain_family(None) == domain_family({"max_holes": 3, "notch": 0.0}) == {}
     assert domain_family({"notch": 0.25, "max_holes": 4}) == {"max_holes": 4, "notch": 0.25}
-    for bad in ({"holes": 4}, {"notch": 2.0}, {"max_holes": -1}, [4]):
-        with pytest.raises(ValueError, match="notch|max_holes|domain family"):
+    assert domain_family({"zero_source": 0.0}) == {} and domain_family({"zero_source": 0.3}) == {"zero_source": 0.3}
+    for bad in ({"holes": 4}, {"notch": 2.0}, {"max_holes": -1}, [4], {"zero_source": 2}):
+        with pytest.raises(ValueError, match="notch|max_holes|zero_source|domain family"):
             domain_family(bad)
     fam = {"max_holes": 4, "notch": 1.0}
     seeds = [(3, i) for i in range(6)]
@@ -573,8 +574,8 @@ def test_training_on_a_wider_domain_family(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "hypino", "--samples", "4", "--epochs", "1", "--batch", "2", "--val", "0",
                  "--workers", "1", "--device", "cpu", "--config", str(cfg), "--out", str(out),
-                 "--max-holes", "4", "--notch", "0.5"]) == 0
-    assert read_meta(str(out))["config"]["family"] == {"max_holes": 4, "notch": 0.5}
+                 "--max-holes", "4", "--notch", "0.5", "--zero-source", "0.25"]) == 0
+    assert read_meta(str(out))["config"]["family"] == {"max_holes": 4, "notch": 0.5, "zero_source": 0.25}
     assert main(["train", "hypino", "--samples", "4", "--epochs", "1", "--batch", "2", "--val", "0",
                  "--workers", "1", "--device", "cpu", "--config", str(cfg), "--out", str(tmp_path / "x"),
                  "--notch", "3"]) != 0

@@ -349,3 +349,26 @@ def test_family_options_are_checked():
         random_problem(0, max_holes=9)
     with pytest.raises(ValueError, match="notch"):
         random_problem(0, notch=1.5)
+    with pytest.raises(ValueError, match="zero_source"):
+        random_problem(0, zero_source=-0.1)
+
+
+def test_zero_source_draws_laplace_type_physics_samples():
+    """``zero_source=p``: about that share of physics-only samples has f = 0 and keeps its
+    boundary data; at 0 the samples are bit-for-bit those drawn before the option existed,
+    and manufactured samples never change."""
+    zero, n = 0, 120
+    for s in range(n):
+        a = random_problem(s, "physics", n_interior=30, n_boundary=30)
+        b = random_problem(s, "physics", n_interior=30, n_boundary=30, zero_source=0.0)
+        assert np.array_equal(a.f, b.f) and np.array_equal(a.g, b.g) and np.array_equal(a.interior, b.interior)
+        c = random_problem(s, "physics", n_interior=30, n_boundary=30, zero_source=0.5)
+        assert np.array_equal(a.interior, c.interior) and np.array_equal(a.boundary, c.boundary)
+        if not c.source.any():
+            zero += 1
+            assert np.all(c.f == 0) and np.abs(c.g).max() > 0
+        else:
+            assert np.array_equal(a.f, c.f)
+    assert 0.35 * n <= zero <= 0.65 * n
+    e = random_problem(1, "elliptic", n_interior=30, n_boundary=30)
+    assert np.array_equal(e.f, random_problem(1, "elliptic", n_interior=30, n_boundary=30, zero_source=1.0).f)
