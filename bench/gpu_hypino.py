@@ -90,7 +90,7 @@ def read_labels(args, path):
 
 
 def family(args):
-    return {"max_holes": args.max_holes, "notch": args.notch}
+    return {"max_holes": args.max_holes, "notch": args.notch, "zero_source": getattr(args, "zero_source", 0.0)}
 
 
 def _interior(args, seeds):
@@ -232,6 +232,7 @@ def main():
     ap.add_argument("--lr", type=float, default=7e-4)
     ap.add_argument("--max-holes", type=int, default=3)
     ap.add_argument("--notch", type=float, default=0.0)
+    ap.add_argument("--zero-source", type=float, default=0.0)
     ap.add_argument("--balance", type=float, default=0.0)
     ap.add_argument("--loss-weights", default="{}", help="JSON, as pino train hypino --loss-weights")
     ap.add_argument("--rescale", action="store_true")
@@ -256,7 +257,7 @@ def main():
                             "--seed", str(args.seed), "--samples", str(args.samples),
                             "--workers", str(args.workers), "--chunk", str(args.chunk),
                             "--gen-seconds", str(args.gen_seconds), "--max-holes", str(args.max_holes),
-                            "--notch", str(args.notch)])
+                            "--notch", str(args.notch), "--zero-source", str(args.zero_source)])
     torch.set_num_threads(2)
     checks = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
               "torch": torch.__version__, "cpu_threads": 2}
