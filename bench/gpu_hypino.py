@@ -90,7 +90,7 @@ def read_labels(args, path):
 
 
 def family(args):
-    return {"max_holes": args.max_holes, "notch": args.notch, "zero_source": getattr(args, "zero_source", 0.0)}
+    return {"max_holes": args.max_holes, "notch": args.notch, "zero_source": args.zero_source}
 
 
 def _interior(args, seeds):

@@ -14,7 +14,7 @@ from gpu_hypino import compact, read_labels  # noqa: E402
 
 from pino._hypino import read_fem_labels, write_fem_labels  # noqa: E402
 
-ARGS = SimpleNamespace(seed=99, samples=12, max_holes=4, notch=0.0)
+ARGS = SimpleNamespace(seed=99, samples=12, max_holes=4, notch=0.0, zero_source=0.0)
 
 
 @pytest.fixture(scope="module")
