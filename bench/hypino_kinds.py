@@ -1,0 +1,172 @@
+"""Zero-shot HyPINO on random problems of the seven benchmarks' kinds (not the seven).
+
+    python bench/hypino_kinds.py --models hypino runs/hypino27 [--per-kind 8] [--seed 0]
+
+A validation set for choosing between models that is closer to what the seven ask than the
+held-out manufactured problems are, while keeping the seven out of the choice. Each kind
+is a random family drawn from ``--seed``; no instance is one of the seven:
+
+- ``holes``: -Δu = 0 on the square [-1, 1]^2 minus 1-4 random disks, u = a on the square,
+  u = b on the disks (constants, |a - b| >= 0.5);
+- ``notch``: -Δu = c (|c| in [0.5, 2]) on the square minus a rectangle cut flush from a random
+  corner (L-shapes of random proportions), u = 0;
+- ``gauss``: -Δu = a sum of 1-4 Gaussians of random centres, widths 0.08-0.25 and
+  amplitudes 30-100 (negative with probability 0.3), u = 0 on the square;
+- ``heat``: u_t = k u_xx on [0, 1] x [0, 1], k in [0.02, 0.3], u(x, 0) = sin(πx) plus,
+  with probability 1/2, a multiple of sin(2πx); u = 0 at both ends (exact solution);
+- ``helm``: Δu + c u = f on the square with exact solution sin(aπx) sin(bπy), a, b in {1, 2},
+  c in [-2, 2], u = 0.
+
+Each problem is answered by ``pino.solve(problem, method="hypino", model=M)`` (the
+zero-shot row of bench/hypino_benchmarks.py) and compared on a 96 x 96 grid over the
+bounding box (points inside the domain) with the exact solution or P2 finite elements at
+h = 0.025. Prints the median relative L2 of each kind and the score: the mean of the five
+medians (lower is better).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import sympy as sp
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fem  # noqa: E402
+import pino  # noqa: E402
+from geometries import Disk, Interval, Rectangle  # noqa: E402
+from hypino_problems import _inside  # noqa: E402
+from manufactured import Dirichlet, Problem, laplacian, t, u, x, y  # noqa: E402
+from pino._hypino import load_hypino  # noqa: E402
+
+KINDS = ("holes", "notch", "gauss", "heat", "helm")
+GRID = 96
+FE_H = 0.025
+pi = sp.pi
+
+
+def _square(name="square"):
+    return Rectangle((-1, -1), (1, 1), name=name)
+
+
+def _disks(rng, k):
+    out = []
+    while len(out) < k:
+        r = rng.uniform(0.1, 0.35)
+        c = rng.uniform(-0.9 + r, 0.9 - r, 2)
+        if all(np.hypot(*(c - c2)) > r + r2 + 0.1 for c2, r2 in out):
+            out.append((c, r))
+    return out
+
+
+def draw(kind, rng):
+    """``(problem, exact or None)`` of one random problem of ``kind``."""
+    if kind == "holes":
+        d = _square()
+        for c, r in _disks(rng, int(rng.integers(1, 5))):
+            d = d - Disk(tuple(round(float(v), 3) for v in c), round(float(r), 3), name="disks")
+        a = rng.uniform(-1, 1)
+        b = a + rng.choice([-1, 1]) * rng.uniform(0.5, 1.5)
+        a, b = (sp.Rational(round(v * 100), 100) for v in (a, b))
+        return Problem(d, -laplacian(u), {"square": Dirichlet(a), "disks": Dirichlet(b)}, name=kind), None
+    if kind == "notch":
+        w, h = (round(float(v), 2) for v in rng.uniform(0.6, 1.4, 2))
+        sx, sy = rng.choice([-1, 1], 2)
+        cut = Rectangle((min(sx, sx - sx * w), min(sy, sy - sy * h)), (max(sx, sx - sx * w), max(sy, sy - sy * h)),
+                        name="wall")
+        c = sp.Rational(round(rng.choice([-1, 1]) * rng.uniform(0.5, 2) * 100), 100)
+        return Problem(_square("wall") - cut, -laplacian(u) - c, {"wall": Dirichlet(0)}, name=kind), None
+    if kind == "gauss":
+        g = 0
+        for _ in range(int(rng.integers(1, 5))):
+            cx, cy = (sp.Rational(round(v * 100), 100) for v in rng.uniform(-0.6, 0.6, 2))
+            s = sp.Rational(round(rng.uniform(0.08, 0.25) * 100), 100)
+            A = int(round(rng.uniform(30, 100))) * (-1 if rng.random() < 0.3 else 1)
+            g += A * sp.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * s**2))
+        return Problem(_square(), -laplacian(u) - g, {"square": Dirichlet(0)}, name=kind), None
+    if kind == "heat":
+        k = sp.Rational(round(rng.uniform(0.02, 0.3) * 100), 100)
+        a2 = sp.Rational(round(rng.uniform(-1, 1) * 10), 10) if rng.random() < 0.5 else 0
+        u0 = sp.sin(pi * x) + a2 * sp.sin(2 * pi * x)
+        exact = sp.exp(-k * pi**2 * t) * sp.sin(pi * x) + a2 * sp.exp(-4 * k * pi**2 * t) * sp.sin(2 * pi * x)
+        return Problem(Interval(0, 1), sp.Eq(sp.diff(u, t), k * laplacian(u)),
+                       {"left": Dirichlet(0), "right": Dirichlet(0)}, time=(0, 1), initial={"u": u0},
+                       name=kind), exact
+    if kind == "helm":
+        a, b = (int(v) for v in rng.integers(1, 3, 2))
+        c = sp.Rational(round(rng.uniform(-2, 2) * 10), 10)
+        exact = sp.sin(a * pi * x) * sp.sin(b * pi * y)
+        f = (c - (a**2 + b**2) * pi**2) * exact
+        return Problem(_square(), laplacian(u) + c * u - f, {"square": Dirichlet(0)}, name=kind), exact
+    raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+
+
+def reference(problem, exact):
+    """``(points inside, reference values)`` on the GRID x GRID grid over the bounding box."""
+    lo, hi = (np.asarray(v, float) for v in problem.domain.bounds)
+    if problem.is_time_dependent:
+        lo, hi = np.array([lo[0], problem.time[0]]), np.array([hi[0], problem.time[1]])
+    X, Y = np.meshgrid(np.linspace(lo[0], hi[0], GRID), np.linspace(lo[1], hi[1], GRID))
+    pts = np.stack([X.ravel(), Y.ravel()], 1)
+    if not problem.is_time_dependent:
+        pts = pts[_inside(problem.domain, pts)]
+    if exact is not None:
+        fn = sp.lambdify((x, t if problem.is_time_dependent else y), exact, "numpy")
+        return pts, np.broadcast_to(fn(pts[:, 0], pts[:, 1]), (len(pts),)).astype(float)
+    vals = fem.solve(problem, h=FE_H, order=2)(pts)
+    keep = ~np.isnan(vals)
+    return pts[keep], vals[keep]
+
+
+def suite(seed=0, per_kind=8):
+    """``{kind: [(problem, points, reference), ...]}``, deterministic from ``seed``."""
+    out = {}
+    for i, kind in enumerate(KINDS):
+        rng = np.random.default_rng([seed, i])
+        out[kind] = [(p, *reference(p, e)) for p, e in (draw(kind, rng) for _ in range(per_kind))]
+    return out
+
+
+def errors(model, problems):
+    """``{kind: array of relative L2}`` of the zero-shot answers of ``model``."""
+    out = {}
+    for kind, items in problems.items():
+        errs = []
+        for problem, pts, ref in items:
+            sol = pino.solve(problem, method="hypino", model=model)
+            val = np.asarray(sol.network(pts), float).ravel()
+            errs.append(np.linalg.norm(val - ref) / np.linalg.norm(ref))
+        out[kind] = np.array(errs)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", nargs="+", default=["hypino"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--per-kind", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    t0 = time.perf_counter()
+    problems = suite(a.seed, a.per_kind)
+    print(f"# {a.per_kind} problems per kind, seed {a.seed}, references in {time.perf_counter() - t0:.0f} s",
+          flush=True)
+    print("| model | " + " | ".join(KINDS) + " | score (mean of medians) | seconds |")
+    print("|---|" + "---|" * (len(KINDS) + 2))
+    for name in a.models:
+        t0 = time.perf_counter()
+        errs = errors(load_hypino(name, device="cpu"), problems)
+        med = [float(np.median(errs[k])) for k in KINDS]
+        print(f"| {name} | " + " | ".join(f"{m:.3f}" for m in med) +
+              f" | {np.mean(med):.3f} | {time.perf_counter() - t0:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
