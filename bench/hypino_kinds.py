@@ -100,7 +100,7 @@ def draw(kind, rng):
                        name=kind), exact
     if kind == "helm":
         a, b = (int(v) for v in rng.integers(1, 3, 2))
-        c = sp.Rational(round(rng.uniform(-2, 2) * 10), 10)
+        c = sp.Rational(round(rng.uniform(-2, 2) * 100), 100)
         exact = sp.sin(a * pi * x) * sp.sin(b * pi * y)
         f = (c - (a**2 + b**2) * pi**2) * exact
         return Problem(_square(), laplacian(u) + c * u - f, {"square": Dirichlet(0)}, name=kind), exact

@@ -1,0 +1,65 @@
+"""bench/hypino_kinds.py: the validation suite that chooses between HyPINO models must draw
+the same problems from the same seed, its exact solutions must solve their problems, and
+none of its problems may be one of the seven benchmarks it stands in for."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from hypino_kinds import KINDS, draw, reference  # noqa: E402
+from hypino_problems import PROBLEMS  # noqa: E402
+
+from manufactured import t, u, x, y  # noqa: E402
+
+
+def _key(problem):
+    """What makes a problem: equation, boundary data (not the boundary names) and domain."""
+    return (repr(problem.equation), tuple(repr(b) for b in problem.bcs.values()), repr(problem.domain),
+            problem.time, repr(problem.initial))
+
+
+def _draws(kind, seed=0, n=4):
+    rng = np.random.default_rng([seed, KINDS.index(kind)])
+    return [draw(kind, rng) for _ in range(n)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_same_seed_same_problems_and_none_is_one_of_the_seven(kind):
+    a, b = _draws(kind), _draws(kind)
+    assert [repr(p) for p, _ in a] == [repr(p) for p, _ in b]
+    assert len({repr(p) for p, _ in a}) == len(a)       # the draws differ from each other
+    seven = {_key(p) for p, _ in PROBLEMS.values()}
+    assert not any(_key(p) in seven for p, _ in a)
+
+
+@pytest.mark.parametrize("kind", ["heat", "helm"])
+def test_exact_solutions_solve_their_problems(kind):
+    for problem, exact in _draws(kind):
+        second = t if problem.is_time_dependent else y
+        residual = problem.equation.subs(u, exact)
+        if isinstance(residual, sp.Equality):
+            residual = residual.lhs - residual.rhs
+        residual = sp.simplify(residual.doit())
+        assert residual == 0, (kind, residual)
+        # u = 0 on the boundary; the initial data for heat
+        if problem.is_time_dependent:
+            assert sp.simplify(exact.subs(t, 0) - problem.initial["u"]) == 0
+            assert exact.subs(x, 0) == 0 and sp.simplify(exact.subs(x, 1)) == 0
+        else:
+            for side in (-1, 1):
+                assert sp.simplify(exact.subs(x, side)) == 0 and sp.simplify(exact.subs(second, side)) == 0
+
+
+def test_fem_reference_of_a_notched_domain_is_zero_on_the_wall_and_has_the_source_sign():
+    problem, _ = _draws("notch", n=1)[0]
+    pts, ref = reference(problem, None)
+    assert len(pts) > 1000 and np.all(np.isfinite(ref))
+    c = -float(problem.equation.subs(u, 0).doit())     # -Δu = c: u has the sign of c inside
+    assert np.median(np.sign(ref[np.abs(ref) > 1e-6])) == np.sign(c)
+    edge = np.isclose(np.abs(pts).max(1), 1.0)           # points on the outer square
+    assert np.abs(ref[edge]).max() < 1e-3 * np.abs(ref).max()
