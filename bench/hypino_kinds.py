@@ -20,8 +20,9 @@ is a random family drawn from ``--seed``; no instance is one of the seven:
 Each problem is answered by ``pino.solve(problem, method="hypino", model=M)`` (the
 zero-shot row of bench/hypino_benchmarks.py) and compared on a 96 x 96 grid over the
 bounding box (points inside the domain) with the exact solution or P2 finite elements at
-h = 0.025. Prints the median relative L2 of each kind and the score: the mean of the five
-medians (lower is better).
+h = 0.025. Prints the median relative L2 of each kind (and its quartiles: how much one instance
+of a kind, such as one of the seven, can differ from the kind's median) and the score: the
+mean of the five medians (lower is better).
 """
 
 from __future__ import annotations
@@ -158,13 +159,14 @@ def main(argv=None):
     problems = suite(a.seed, a.per_kind)
     print(f"# {a.per_kind} problems per kind, seed {a.seed}, references in {time.perf_counter() - t0:.0f} s",
           flush=True)
-    print("| model | " + " | ".join(KINDS) + " | score (mean of medians) | seconds |")
+    print("| model | " + " | ".join(f"{k} median (quartiles)" for k in KINDS) + " | score (mean of medians) | seconds |")
     print("|---|" + "---|" * (len(KINDS) + 2))
     for name in a.models:
         t0 = time.perf_counter()
         errs = errors(load_hypino(name, device="cpu"), problems)
         med = [float(np.median(errs[k])) for k in KINDS]
-        print(f"| {name} | " + " | ".join(f"{m:.3f}" for m in med) +
+        q = [np.percentile(errs[k], [25, 75]) for k in KINDS]
+        print(f"| {name} | " + " | ".join(f"{m:.3f} ({a:.3f}-{b:.3f})" for m, (a, b) in zip(med, q)) +
               f" | {np.mean(med):.3f} | {time.perf_counter() - t0:.0f} |", flush=True)
 
 
