@@ -1,6 +1,7 @@
 """Zero-shot HyPINO on random problems of the seven benchmarks' kinds (not the seven).
 
     python bench/hypino_kinds.py --models hypino runs/hypino27 [--per-kind 8] [--seed 0]
+    python bench/hypino_kinds.py --models hypino+runs/hypino22      # the mean of two answers
 
 A validation set for choosing between models that is closer to what the seven ask than the
 held-out manufactured problems are, while keeping the seven out of the choice. Each kind
@@ -134,14 +135,16 @@ def suite(seed=0, per_kind=8):
     return out
 
 
-def errors(model, problems):
-    """``{kind: array of relative L2}`` of the zero-shot answers of ``model``."""
+def errors(models, problems):
+    """``{kind: array of relative L2}`` of the zero-shot answers of a model (or of the mean
+    of the answers of a list of models: an ensemble)."""
+    models = models if isinstance(models, list) else [models]
     out = {}
     for kind, items in problems.items():
         errs = []
         for problem, pts, ref in items:
-            sol = pino.solve(problem, method="hypino", model=model)
-            val = np.asarray(sol.network(pts), float).ravel()
+            val = np.mean([np.asarray(pino.solve(problem, method="hypino", model=m).network(pts), float).ravel()
+                           for m in models], axis=0)
             errs.append(np.linalg.norm(val - ref) / np.linalg.norm(ref))
         out[kind] = np.array(errs)
     return out
@@ -163,7 +166,7 @@ def main(argv=None):
     print("|---|" + "---|" * (len(KINDS) + 2))
     for name in a.models:
         t0 = time.perf_counter()
-        errs = errors(load_hypino(name, device="cpu"), problems)
+        errs = errors([load_hypino(m, device="cpu") for m in name.split("+")], problems)
         med = [float(np.median(errs[k])) for k in KINDS]
         q = [np.percentile(errs[k], [25, 75]) for k in KINDS]
         print(f"| {name} | " + " | ".join(f"{m:.3f} ({a:.3f}-{b:.3f})" for m, (a, b) in zip(med, q)) +
