@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fem  # noqa: E402
 import pino  # noqa: E402
 from geometries import Disk, Interval, Rectangle  # noqa: E402
-from hypino_problems import _inside  # noqa: E402
+from hypino_problems import exact_values, problem_grid  # noqa: E402
 from manufactured import Dirichlet, Problem, laplacian, t, u, x, y  # noqa: E402
 from pino._hypino import load_hypino  # noqa: E402
 
@@ -111,16 +111,10 @@ def draw(kind, rng):
 
 def reference(problem, exact):
     """``(points inside, reference values)`` on the GRID x GRID grid over the bounding box."""
-    lo, hi = (np.asarray(v, float) for v in problem.domain.bounds)
-    if problem.is_time_dependent:
-        lo, hi = np.array([lo[0], problem.time[0]]), np.array([hi[0], problem.time[1]])
-    X, Y = np.meshgrid(np.linspace(lo[0], hi[0], GRID), np.linspace(lo[1], hi[1], GRID))
-    pts = np.stack([X.ravel(), Y.ravel()], 1)
-    if not problem.is_time_dependent:
-        pts = pts[_inside(problem.domain, pts)]
+    pts, inside = problem_grid(problem, GRID)
+    pts = pts[inside]
     if exact is not None:
-        fn = sp.lambdify((x, t if problem.is_time_dependent else y), exact, "numpy")
-        return pts, np.broadcast_to(fn(pts[:, 0], pts[:, 1]), (len(pts),)).astype(float)
+        return pts, exact_values(problem, exact, pts)
     vals = fem.solve(problem, h=FE_H, order=2)(pts)
     if np.isnan(vals).any():
         raise RuntimeError(f"{problem.name}: {int(np.isnan(vals).sum())} grid points inside the domain "

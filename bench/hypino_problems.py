@@ -103,7 +103,11 @@ def _check(name):
 def grid(name, n=GRID):
     """``(points (n*n, 2), inside (n*n,) bool)`` over the bounding box (``(x, t)`` for time
     problems); row-major with y (or t) the slow index."""
-    problem, _ = _check(name)
+    return problem_grid(_check(name)[0], n)
+
+
+def problem_grid(problem, n=GRID):
+    """:func:`grid` of any Problem."""
     lo, hi = (np.asarray(v, float) for v in problem.domain.bounds)
     if problem.is_time_dependent:
         lo, hi = np.array([lo[0], problem.time[0]]), np.array([hi[0], problem.time[1]])
@@ -112,6 +116,12 @@ def grid(name, n=GRID):
     if problem.is_time_dependent:
         return pts, np.ones(len(pts), bool)
     return pts, _inside(problem.domain, pts)
+
+
+def exact_values(problem, exact, pts):
+    """The sympy expression ``exact`` (in x, y or x, t) at the points (N, 2), as floats."""
+    fn = sp.lambdify((x, t if problem.is_time_dependent else y), exact, "numpy")
+    return np.broadcast_to(fn(pts[:, 0], pts[:, 1]), (len(pts),)).astype(float)
 
 
 def _inside(domain, pts):
@@ -134,10 +144,8 @@ def reference(name, verbose=True):
     problem, exact = _check(name)
     pts, inside = grid(name)
     if exact is not None:
-        second = t if problem.is_time_dependent else y
-        fn = sp.lambdify((x, second), exact, "numpy")
         vals = np.full(len(pts), np.nan)
-        vals[inside] = np.broadcast_to(fn(pts[inside, 0], pts[inside, 1]), (int(inside.sum()),))
+        vals[inside] = exact_values(problem, exact, pts[inside])
         return vals.reshape(GRID, GRID)
     path = CACHE / f"{name}.npz"
     key = _key(problem)
