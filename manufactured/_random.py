@@ -682,21 +682,41 @@ def _time_points(rng, kind, n_interior, n_boundary):
     return X, np.concatenate(pts), np.concatenate(nrm), np.concatenate(tags).astype(str)
 
 
-def _draw_kind(rng):
-    return KINDS[rng.choice(len(KINDS), p=[MIX[k] for k in KINDS])]
+def mix_weights(heat=None) -> dict:
+    """The kind weights that "mixed" draws from: ``MIX``, or with ``heat`` (a probability
+    in [0, 0.95]) the share of heat problems, elliptic and physics-only sharing the rest in
+    MIX's proportions (wave keeps its share).
+
+    >>> {k: round(v, 3) for k, v in mix_weights(0.2).items()}
+    {'elliptic': 0.333, 'heat': 0.2, 'wave': 0.05, 'physics': 0.417}
+    """
+    if heat is None:
+        return dict(MIX)
+    if isinstance(heat, bool) or not isinstance(heat, (int, float, np.floating)) or not 0.0 <= heat <= 0.95:
+        raise ValueError(f"random_problem: heat is the probability of a heat problem, a number in "
+                         f"[0, 0.95], got {heat!r}")
+    rest = (1.0 - MIX["wave"] - heat) / (MIX["elliptic"] + MIX["physics"])
+    return {"elliptic": MIX["elliptic"] * rest, "heat": float(heat), "wave": MIX["wave"],
+            "physics": MIX["physics"] * rest}
 
 
-def mixed_kind(seed) -> str:
-    """The kind that ``random_problem(seed, "mixed")`` draws, without making the sample.
+def _draw_kind(rng, heat=None):
+    weights = mix_weights(heat)
+    return KINDS[rng.choice(len(KINDS), p=[weights[k] for k in KINDS])]
+
+
+def mixed_kind(seed, heat=None) -> str:
+    """The kind that ``random_problem(seed, "mixed", heat=heat)`` draws, without making
+    the sample.
 
     >>> mixed_kind((0, 3)) == random_problem((0, 3), n_interior=20, n_boundary=20).kind
     True
     """
-    return _draw_kind(np.random.default_rng(tuple(int(s) for s in np.ravel(seed))))
+    return _draw_kind(np.random.default_rng(tuple(int(s) for s in np.ravel(seed))), heat)
 
 
 def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_tries=200,
-                   max_holes=3, notch=0.0, zero_source=0.0) -> Sample:
+                   max_holes=3, notch=0.0, zero_source=0.0, heat=None) -> Sample:
     """One random :class:`Sample`, the same for the same ``seed`` (an int or a tuple of
     ints) and options. ``kind``: "elliptic", "heat", "wave", "physics" or "mixed" (drawn
     with the weights ``MIX``: half manufactured, half physics-only). Steady domains are the
@@ -704,7 +724,8 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
     from a corner or a side (L-shapes and slots; tagged "notch"). ``zero_source``: the
     probability that a physics-only sample has no source (Laplace-type problems driven by
     their boundary data alone). The defaults are HyPINO's family (0-3 holes, no notch, a
-    source always).
+    source always). ``heat``: the share of heat problems among "mixed" draws
+    (:func:`mix_weights`; None: MIX's 5%).
 
     >>> s = random_problem(0, kind="elliptic", n_interior=200, n_boundary=50)
     >>> s.f.shape, s.g.shape, s.derivatives.shape
@@ -721,10 +742,11 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
         raise ValueError(f"random_problem: notch is a probability in [0, 1], got {notch!r}")
     if not (isinstance(zero_source, (int, float, np.floating)) and 0.0 <= zero_source <= 1.0):
         raise ValueError(f"random_problem: zero_source is a probability in [0, 1], got {zero_source!r}")
+    mix_weights(heat)   # its check
     seed_key = tuple(int(s) for s in np.ravel(seed))
     rng = np.random.default_rng(seed_key)
     if kind == "mixed":
-        kind = _draw_kind(rng)
+        kind = _draw_kind(rng, heat)
 
     if kind in ("heat", "wave"):
         coef = _heat_operator(rng) if kind == "heat" else _wave_operator(rng)

@@ -49,7 +49,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from manufactured import Sample, mixed_kind, random_problem
+from manufactured import Sample, mix_weights, mixed_kind, random_problem
 from manufactured._random import _OUTER, _perimeter, _sample_boundary
 
 from ._checkpoint import load_checkpoint, read_meta
@@ -894,23 +894,24 @@ def domain_family(family=None) -> dict:
     """The family options of :func:`manufactured.random_problem` that a training run draws
     from, checked: ``{}`` for HyPINO's family (0-3 holes; also for None), else a dict with
     ``max_holes`` (an integer 0..6), ``notch`` (the probability of a rectangle cut from a
-    corner or a side) and/or ``zero_source`` (the probability that a physics-only sample has
-    no source), defaults left out so that equal families compare equal.
+    corner or a side), ``zero_source`` (the probability that a physics-only sample has
+    no source) and/or ``heat`` (the share of heat problems, :func:`manufactured.mix_weights`),
+    defaults left out so that equal families compare equal.
 
     >>> domain_family({"max_holes": 4, "notch": 0.25})
     {'max_holes': 4, 'notch': 0.25}
-    >>> domain_family({"max_holes": 3})
+    >>> domain_family({"max_holes": 3, "heat": 0.05})
     {}
     """
     if family is None:
         return {}
-    if not isinstance(family, dict) or set(family) - {"max_holes", "notch", "zero_source"}:
-        raise ValueError(f"domain family must be a dict with keys 'max_holes', 'notch' and/or "
-                         f"'zero_source', got {family!r}")
+    if not isinstance(family, dict) or set(family) - {"max_holes", "notch", "zero_source", "heat"}:
+        raise ValueError(f"domain family must be a dict with keys 'max_holes', 'notch', "
+                         f"'zero_source' and/or 'heat', got {family!r}")
     try:
         random_problem(0, "physics", n_interior=1, n_boundary=1, **family)   # its checks
     except ValueError as exc:
-        raise ValueError(f"domain family (train hypino --max-holes / --notch / --zero-source): "
+        raise ValueError(f"domain family (train hypino --max-holes / --notch / --zero-source / --heat): "
                          f"{str(exc).removeprefix('random_problem: ')}") from None
     out = {}
     if int(family.get("max_holes", 3)) != 3:
@@ -919,6 +920,8 @@ def domain_family(family=None) -> dict:
         out["notch"] = float(family["notch"])
     if float(family.get("zero_source", 0.0)) != 0.0:
         out["zero_source"] = float(family["zero_source"])
+    if family.get("heat") is not None and float(family["heat"]) != mix_weights()["heat"]:
+        out["heat"] = float(family["heat"])
     return out
 
 
@@ -941,9 +944,10 @@ def write_fem_labels(path, seed, n_samples, n_interior=1024, n_boundary=256, wor
     """
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"write_fem_labels: chunk must be a positive integer, got {chunk!r}")
-    seeds = np.array([(int(seed), i) for i in range(int(n_samples)) if mixed_kind((seed, i)) == "physics"],
-                     dtype=np.int64).reshape(-1, 2)
     family = domain_family(family)
+    seeds = np.array([(int(seed), i) for i in range(int(n_samples))
+                      if mixed_kind((seed, i), family.get("heat")) == "physics"],
+                     dtype=np.int64).reshape(-1, 2)
     run = np.array(_label_run(seed, n_samples, n_interior, n_boundary, family), dtype=np.int64)
     part = str(path) + ".part"
     os.makedirs(part, exist_ok=True)
@@ -997,6 +1001,8 @@ def _label_run(seed, n_samples, n_interior, n_boundary, family):
     """What a label file records of its run (the family only when it is not HyPINO's, so
     earlier files still read)."""
     extra = [family.get("max_holes", 3), round(1e6 * family.get("notch", 0.0))] if family else []
+    # later options only when set, so files of earlier runs still read
+    extra += [round(1e6 * family[k]) for k in ("zero_source", "heat") if k in family]
     return [int(seed), int(n_samples), int(n_interior), int(n_boundary)] + extra
 
 

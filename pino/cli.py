@@ -138,10 +138,10 @@ def _json_option(text, flag="--config", example='{"channels": [32, 64, 96, 128],
 
 
 def _family(args):
-    """The --max-holes / --notch / --zero-source options as train_hypino's ``family``
-    (None: HyPINO's)."""
+    """The --max-holes / --notch / --zero-source / --heat options as train_hypino's
+    ``family`` (None: HyPINO's)."""
     got = {k: v for k, v in (("max_holes", args.max_holes), ("notch", args.notch),
-                             ("zero_source", args.zero_source)) if v is not None}
+                             ("zero_source", args.zero_source), ("heat", args.heat)) if v is not None}
     return got or None
 
 
@@ -175,7 +175,7 @@ def _cmd_train(args):
                                       ("--fem-labels-file", args.fem_labels_file),
                                       ("--augment", args.augment), ("--rescale", args.rescale),
                                       ("--max-holes", args.max_holes), ("--notch", args.notch),
-                                      ("--zero-source", args.zero_source),
+                                      ("--zero-source", args.zero_source), ("--heat", args.heat),
                                       ("--sample-cache", args.sample_cache),
                                       ("--loss-weights", args.loss_weights),
                                       ("--balance", args.balance))
@@ -293,6 +293,9 @@ def parser():
     tr.add_argument("--zero-source", type=float, default=None,
                     help="hypino: the probability that a physics-only sample has no source "
                          "(Laplace-type problems driven by boundary data alone; default 0)")
+    tr.add_argument("--heat", type=float, default=None,
+                    help="hypino: the share of heat problems among the samples (default 0.05; "
+                         "elliptic and physics-only samples share the rest)")
     tr.add_argument("--sample-cache", default=None,
                     help="hypino: keep the training samples in this folder as they are made; "
                          "an interrupted run resumes there and later runs reuse them")

@@ -549,8 +549,9 @@ def test_training_on_a_wider_domain_family(tmp_path, capsys):
     assert domain_family(None) == domain_family({"max_holes": 3, "notch": 0.0}) == {}
     assert domain_family({"notch": 0.25, "max_holes": 4}) == {"max_holes": 4, "notch": 0.25}
     assert domain_family({"zero_source": 0.0}) == {} and domain_family({"zero_source": 0.3}) == {"zero_source": 0.3}
-    for bad in ({"holes": 4}, {"notch": 2.0}, {"max_holes": -1}, [4], {"zero_source": 2}):
-        with pytest.raises(ValueError, match="notch|max_holes|zero_source|domain family"):
+    assert domain_family({"heat": 0.05}) == {} and domain_family({"heat": 0.2}) == {"heat": 0.2}
+    for bad in ({"holes": 4}, {"notch": 2.0}, {"max_holes": -1}, [4], {"zero_source": 2}, {"heat": 1}):
+        with pytest.raises(ValueError, match="notch|max_holes|zero_source|heat|domain family"):
             domain_family(bad)
     fam = {"max_holes": 4, "notch": 1.0}
     seeds = [(3, i) for i in range(6)]
@@ -569,13 +570,20 @@ def test_training_on_a_wider_domain_family(tmp_path, capsys):
     assert len(got) == n and sum(v is not None for v in got.values()) >= n - 1
     with pytest.raises(ValueError, match=r"not \[2, 6, 40, 20\]"):
         read_fem_labels(path, 2, 6, 40, 20)
+    hot = {"heat": 0.5}                          # labels of the physics samples of this mix
+    n_hot = write_fem_labels(str(tmp_path / "hot.npz"), seed=2, n_samples=6, n_interior=40, n_boundary=20,
+                             family=hot)
+    assert n_hot == sum(mixed_kind((2, i), 0.5) == "physics" for i in range(6))
+    with pytest.raises(ValueError, match="not"):
+        read_fem_labels(str(tmp_path / "hot.npz"), 2, 6, 40, 20)
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps(TINY))
     out = tmp_path / "run"
     assert main(["train", "hypino", "--samples", "4", "--epochs", "1", "--batch", "2", "--val", "0",
                  "--workers", "1", "--device", "cpu", "--config", str(cfg), "--out", str(out),
-                 "--max-holes", "4", "--notch", "0.5", "--zero-source", "0.25"]) == 0
-    assert read_meta(str(out))["config"]["family"] == {"max_holes": 4, "notch": 0.5, "zero_source": 0.25}
+                 "--max-holes", "4", "--notch", "0.5", "--zero-source", "0.25", "--heat", "0.3"]) == 0
+    assert read_meta(str(out))["config"]["family"] == {"max_holes": 4, "notch": 0.5, "zero_source": 0.25,
+                                                       "heat": 0.3}
     assert main(["train", "hypino", "--samples", "4", "--epochs", "1", "--batch", "2", "--val", "0",
                  "--workers", "1", "--device", "cpu", "--config", str(cfg), "--out", str(tmp_path / "x"),
                  "--notch", "3"]) != 0

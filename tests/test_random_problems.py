@@ -372,3 +372,24 @@ def test_zero_source_draws_laplace_type_physics_samples():
     assert 0.35 * n <= zero <= 0.65 * n
     e = random_problem(1, "elliptic", n_interior=30, n_boundary=30)
     assert np.array_equal(e.f, random_problem(1, "elliptic", n_interior=30, n_boundary=30, zero_source=1.0).f)
+
+
+# ---- the share of heat problems --------------------------------------------------------
+
+def test_heat_share_draws_more_heat_and_keeps_the_default_mix():
+    from manufactured import mix_weights, mixed_kind
+    from manufactured._random import MIX
+    assert mix_weights() == MIX and mix_weights(None) == MIX
+    w = mix_weights(0.3)
+    assert np.isclose(sum(w.values()), 1.0) and w["heat"] == 0.3 and w["wave"] == MIX["wave"]
+    assert np.isclose(w["elliptic"] / w["physics"], MIX["elliptic"] / MIX["physics"])
+    seeds = [(4, i) for i in range(400)]
+    default = [mixed_kind(s) for s in seeds]
+    assert default == [mixed_kind(s, MIX["heat"]) for s in seeds]     # the same draws at 5%
+    more = [mixed_kind(s, 0.3) for s in seeds]
+    assert 80 <= more.count("heat") <= 160 and default.count("heat") <= 40
+    assert all(random_problem(s, n_interior=10, n_boundary=10, heat=0.3).kind == k
+               for s, k in zip(seeds[:12], more[:12]))
+    for bad in (-0.1, 0.96, "0.2", True):
+        with pytest.raises(ValueError, match="heat is the probability of a heat problem"):
+            random_problem(0, n_interior=10, n_boundary=10, heat=bad)
