@@ -91,6 +91,8 @@ _OPS = {
 }
 #: The elementary functions of the grammar ("x" is the bare affine argument).
 FUNCTIONS = ("x",) + tuple(_OPS)
+# outside the grammar (its draws stay as they were): the decay of free heat modes
+_JETS = {**_OPS, "exp": (lambda z: (np.exp(z),) * 3, sp.exp)}
 
 
 class _Affine:
@@ -130,12 +132,12 @@ class _Apply:
         a = self.a
         z = a * v + self.b
         zx, zy = a * gx, a * gy
-        h0, h1, h2 = _OPS[self.op][0](z)
+        h0, h1, h2 = _JETS[self.op][0](z)
         return (h0, h1 * zx, h1 * zy, h2 * zx * zx + h1 * (a * hxx), h2 * zy * zy + h1 * (a * hyy),
                 h2 * zx * zy + h1 * (a * hxy))
 
     def sympy(self):
-        return _OPS[self.op][1](sp.Float(self.a) * self.child.sympy() + sp.Float(self.b))
+        return _JETS[self.op][1](sp.Float(self.a) * self.child.sympy() + sp.Float(self.b))
 
     def size(self):
         return 1 + self.child.size()
@@ -334,6 +336,39 @@ def random_solution(rng, steps=None, points=None, coefficients=None, max_tries=2
             return tree
     raise RuntimeError(f"random_solution: no acceptable composition in {max_tries} draws; "
                        "raise max_tries or loosen the bounds")
+
+
+def heat_modes(rng, coefficients, points=None, max_tries=200) -> ExprTree:
+    """A solution of the source-free heat operator ``coefficients`` (u_t - k u_xx plus
+    r u or a u_x; y is t on [-1, 1]): 1-3 free modes ``A e^{-(k w^2 + r)(t + 1)}
+    sin(w (x - a t) + phi)``, plus a constant when r = 0, that passes :func:`acceptable`
+    (and on ``points``). The heat kind's other solutions are random compositions, whose
+    sources are never zero; these teach how data decay without one.
+
+    >>> c = np.array([0.0, 0.0, 1.0, -0.5, 0.0, 0.0])
+    >>> tree = heat_modes(0, c)
+    >>> bool(np.allclose(tree.derivatives(np.random.default_rng(1).uniform(-1, 1, (5, 2))) @ c, 0))
+    True
+    """
+    rng = np.random.default_rng(rng)
+    c = np.asarray(coefficients, float)
+    if c[2] != 1.0 or c[3] >= 0 or c[4] != 0 or c[5] != 0:
+        raise ValueError(f"heat_modes: expected a heat operator u_t - k u_xx (+ r u, + a u_x), got {c}")
+    k, r, a = -c[3], c[0], c[1]
+    check = _GRID if points is None else np.concatenate([_GRID, np.asarray(points, float)])
+    for _ in range(max_tries):
+        node = _Affine(0.0, 0.0, rng.uniform(-1, 1) if r == 0 else 0.0)
+        for _m in range(int(rng.integers(1, 4))):
+            w, phase = rng.uniform(0.5, 5.0), rng.uniform(0, 2 * np.pi)
+            lam = k * w * w + r
+            mode = _Mul(_Apply("exp", _Affine(0.0, -lam, -lam)), _Apply("sin", _Affine(w, -w * a, phase)))
+            node = _Add(node, mode, _nonzero(rng, 0.3, 2.0))
+        tree = ExprTree(node, node.size())
+        with np.errstate(all="ignore"):
+            d = tree.derivatives(check)
+        if acceptable(d, c):
+            return tree
+    raise RuntimeError(f"heat_modes: no acceptable solution in {max_tries} draws")
 
 
 # ---------------------------------------------------------------------------------------
@@ -716,7 +751,7 @@ def mixed_kind(seed, heat=None) -> str:
 
 
 def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_tries=200,
-                   max_holes=3, notch=0.0, zero_source=0.0, heat=None) -> Sample:
+                   max_holes=3, notch=0.0, zero_source=0.0, heat=None, decay=0.0) -> Sample:
     """One random :class:`Sample`, the same for the same ``seed`` (an int or a tuple of
     ints) and options. ``kind``: "elliptic", "heat", "wave", "physics" or "mixed" (drawn
     with the weights ``MIX``: half manufactured, half physics-only). Steady domains are the
@@ -725,7 +760,9 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
     probability that a physics-only sample has no source (Laplace-type problems driven by
     their boundary data alone). The defaults are HyPINO's family (0-3 holes, no notch, a
     source always). ``heat``: the share of heat problems among "mixed" draws
-    (:func:`mix_weights`; None: MIX's 5%).
+    (:func:`mix_weights`; None: MIX's 5%). ``decay``: the probability that a heat problem's
+    solution is a sum of free modes without a source (:func:`heat_modes`) rather than a
+    random composition.
 
     >>> s = random_problem(0, kind="elliptic", n_interior=200, n_boundary=50)
     >>> s.f.shape, s.g.shape, s.derivatives.shape
@@ -743,6 +780,8 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
     if not (isinstance(zero_source, (int, float, np.floating)) and 0.0 <= zero_source <= 1.0):
         raise ValueError(f"random_problem: zero_source is a probability in [0, 1], got {zero_source!r}")
     mix_weights(heat)   # its check
+    if isinstance(decay, bool) or not (isinstance(decay, (int, float, np.floating)) and 0.0 <= decay <= 1.0):
+        raise ValueError(f"random_problem: decay is a probability in [0, 1], got {decay!r}")
     seed_key = tuple(int(s) for s in np.ravel(seed))
     rng = np.random.default_rng(seed_key)
     if kind == "mixed":
@@ -770,7 +809,10 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
 
     kinds = np.array([conds[tg][0] for tg in tags], dtype=str)
     alpha = np.array([conds[tg][1] for tg in tags])
-    tree = random_solution(rng, points=np.concatenate([X, B]), coefficients=coef, max_tries=max_tries)
+    if kind == "heat" and decay > 0 and rng.random() < decay:   # no draw at 0: samples unchanged
+        tree = heat_modes(rng, coef, points=np.concatenate([X, B]), max_tries=max_tries)
+    else:
+        tree = random_solution(rng, points=np.concatenate([X, B]), coefficients=coef, max_tries=max_tries)
     D = tree.derivatives(np.concatenate([X, B]))
     DX, DB = D[: len(X)], D[len(X):]
     return Sample(seed=seed_key, kind=kind, coefficients=coef, holes=holes, conditions=conds,

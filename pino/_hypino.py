@@ -895,8 +895,9 @@ def domain_family(family=None) -> dict:
     from, checked: ``{}`` for HyPINO's family (0-3 holes; also for None), else a dict with
     ``max_holes`` (an integer 0..6), ``notch`` (the probability of a rectangle cut from a
     corner or a side), ``zero_source`` (the probability that a physics-only sample has
-    no source) and/or ``heat`` (the share of heat problems, :func:`manufactured.mix_weights`),
-    defaults left out so that equal families compare equal.
+    no source), ``heat`` (the share of heat problems, :func:`manufactured.mix_weights`)
+    and/or ``decay`` (the probability that a heat problem is free decay without a source,
+    :func:`manufactured.heat_modes`), defaults left out so that equal families compare equal.
 
     >>> domain_family({"max_holes": 4, "notch": 0.25})
     {'max_holes': 4, 'notch': 0.25}
@@ -905,13 +906,13 @@ def domain_family(family=None) -> dict:
     """
     if family is None:
         return {}
-    if not isinstance(family, dict) or set(family) - {"max_holes", "notch", "zero_source", "heat"}:
+    if not isinstance(family, dict) or set(family) - {"max_holes", "notch", "zero_source", "heat", "decay"}:
         raise ValueError(f"domain family must be a dict with keys 'max_holes', 'notch', "
-                         f"'zero_source' and/or 'heat', got {family!r}")
+                         f"'zero_source', 'heat' and/or 'decay', got {family!r}")
     try:
         random_problem(0, "physics", n_interior=1, n_boundary=1, **family)   # its checks
     except ValueError as exc:
-        raise ValueError(f"domain family (train hypino --max-holes / --notch / --zero-source / --heat): "
+        raise ValueError(f"domain family (train hypino --max-holes / --notch / --zero-source / --heat / --decay): "
                          f"{str(exc).removeprefix('random_problem: ')}") from None
     out = {}
     if int(family.get("max_holes", 3)) != 3:
@@ -922,6 +923,8 @@ def domain_family(family=None) -> dict:
         out["zero_source"] = float(family["zero_source"])
     if family.get("heat") is not None and float(family["heat"]) != mix_weights()["heat"]:
         out["heat"] = float(family["heat"])
+    if float(family.get("decay", 0.0)) != 0.0:
+        out["decay"] = float(family["decay"])
     return out
 
 

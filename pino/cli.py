@@ -138,10 +138,11 @@ def _json_option(text, flag="--config", example='{"channels": [32, 64, 96, 128],
 
 
 def _family(args):
-    """The --max-holes / --notch / --zero-source / --heat options as train_hypino's
-    ``family`` (None: HyPINO's)."""
+    """The --max-holes / --notch / --zero-source / --heat / --decay options as
+    train_hypino's ``family`` (None: HyPINO's)."""
     got = {k: v for k, v in (("max_holes", args.max_holes), ("notch", args.notch),
-                             ("zero_source", args.zero_source), ("heat", args.heat)) if v is not None}
+                             ("zero_source", args.zero_source), ("heat", args.heat),
+                             ("decay", args.decay)) if v is not None}
     return got or None
 
 
@@ -176,6 +177,7 @@ def _cmd_train(args):
                                       ("--augment", args.augment), ("--rescale", args.rescale),
                                       ("--max-holes", args.max_holes), ("--notch", args.notch),
                                       ("--zero-source", args.zero_source), ("--heat", args.heat),
+                                      ("--decay", args.decay),
                                       ("--sample-cache", args.sample_cache),
                                       ("--loss-weights", args.loss_weights),
                                       ("--balance", args.balance))
@@ -296,6 +298,9 @@ def parser():
     tr.add_argument("--heat", type=float, default=None,
                     help="hypino: the share of heat problems among the samples (default 0.05; "
                          "elliptic and physics-only samples share the rest)")
+    tr.add_argument("--decay", type=float, default=None,
+                    help="hypino: the probability that a heat sample is free decay without a "
+                         "source (sums of decaying modes) instead of a random composition (default 0)")
     tr.add_argument("--sample-cache", default=None,
                     help="hypino: keep the training samples in this folder as they are made; "
                          "an interrupted run resumes there and later runs reuse them")

@@ -550,8 +550,10 @@ def test_training_on_a_wider_domain_family(tmp_path, capsys):
     assert domain_family({"notch": 0.25, "max_holes": 4}) == {"max_holes": 4, "notch": 0.25}
     assert domain_family({"zero_source": 0.0}) == {} and domain_family({"zero_source": 0.3}) == {"zero_source": 0.3}
     assert domain_family({"heat": 0.05}) == {} and domain_family({"heat": 0.2}) == {"heat": 0.2}
-    for bad in ({"holes": 4}, {"notch": 2.0}, {"max_holes": -1}, [4], {"zero_source": 2}, {"heat": 1}):
-        with pytest.raises(ValueError, match="notch|max_holes|zero_source|heat|domain family"):
+    assert domain_family({"decay": 0.0}) == {} and domain_family({"decay": 0.5}) == {"decay": 0.5}
+    for bad in ({"holes": 4}, {"notch": 2.0}, {"max_holes": -1}, [4], {"zero_source": 2}, {"heat": 1},
+                {"decay": 2}):
+        with pytest.raises(ValueError, match="notch|max_holes|zero_source|heat|decay|domain family"):
             domain_family(bad)
     fam = {"max_holes": 4, "notch": 1.0}
     seeds = [(3, i) for i in range(6)]
@@ -581,9 +583,10 @@ def test_training_on_a_wider_domain_family(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "hypino", "--samples", "4", "--epochs", "1", "--batch", "2", "--val", "0",
                  "--workers", "1", "--device", "cpu", "--config", str(cfg), "--out", str(out),
-                 "--max-holes", "4", "--notch", "0.5", "--zero-source", "0.25", "--heat", "0.3"]) == 0
+                 "--max-holes", "4", "--notch", "0.5", "--zero-source", "0.25", "--heat", "0.3",
+                 "--decay", "0.5"]) == 0
     assert read_meta(str(out))["config"]["family"] == {"max_holes": 4, "notch": 0.5, "zero_source": 0.25,
-                                                       "heat": 0.3}
+                                                       "heat": 0.3, "decay": 0.5}
     assert main(["train", "hypino", "--samples", "4", "--epochs", "1", "--batch", "2", "--val", "0",
                  "--workers", "1", "--device", "cpu", "--config", str(cfg), "--out", str(tmp_path / "x"),
                  "--notch", "3"]) != 0

@@ -393,3 +393,41 @@ def test_heat_share_draws_more_heat_and_keeps_the_default_mix():
     for bad in (-0.1, 0.96, "0.2", True):
         with pytest.raises(ValueError, match="heat is the probability of a heat problem"):
             random_problem(0, n_interior=10, n_boundary=10, heat=bad)
+
+
+# ---- free heat modes (decay) -------------------------------------------------------------
+
+def test_heat_modes_solve_the_source_free_heat_equation():
+    from manufactured import heat_modes
+    from manufactured._random import _heat_operator
+    rng = np.random.default_rng(3)
+    for i in range(6):
+        c = _heat_operator(rng)
+        tree = heat_modes((7, i), c)
+        e = tree.sympy()
+        residual = sum(ci * d for ci, d in zip(c, (e, sp.diff(e, X), sp.diff(e, Y), sp.diff(e, X, 2),
+                                                   sp.diff(e, Y, 2), sp.diff(e, X, Y))))
+        pts = rng.uniform(-1, 1, (20, 2))
+        r = sp.lambdify((X, Y), residual, "numpy")(pts[:, 0], pts[:, 1])
+        assert np.max(np.abs(r)) < 1e-9                                  # no source
+        jets = tree.derivatives(pts)                                     # exp's jets agree with sympy
+        for k, d in enumerate((e, sp.diff(e, X), sp.diff(e, Y), sp.diff(e, X, 2), sp.diff(e, Y, 2))):
+            np.testing.assert_allclose(jets[:, k], sp.lambdify((X, Y), d, "numpy")(*pts.T) + 0 * pts[:, 0],
+                                       rtol=1e-10, atol=1e-10)
+        assert acceptable(tree.derivatives(_GRID), c)
+    with pytest.raises(ValueError, match="heat operator"):
+        heat_modes(0, [0.0, 0.0, 0.0, -1.0, -1.0, 0.0])
+
+
+def test_decay_draws_free_heat_problems_and_leaves_the_rest_unchanged():
+    for s in range(6):
+        base = random_problem((8, s), n_interior=30, n_boundary=30)
+        assert random_problem((8, s), n_interior=30, n_boundary=30, decay=0.0).digest() == base.digest()
+        if base.kind != "heat":                                          # only heat draws change
+            assert random_problem((8, s), n_interior=30, n_boundary=30, decay=1.0).digest() == base.digest()
+    free = random_problem(4, "heat", n_interior=40, n_boundary=40, decay=1.0)
+    assert np.max(np.abs(free.f)) < 1e-9 and free.manufactured
+    _check_problem(free)
+    for bad in (-0.5, 1.5, True):
+        with pytest.raises(ValueError, match="decay is a probability"):
+            random_problem(0, n_interior=10, n_boundary=10, decay=bad)
