@@ -166,7 +166,7 @@ def main(argv=None):
         med = [float(np.median(errs[k])) for k in KINDS]
         q = [np.percentile(errs[k], [25, 75]) for k in KINDS]
         print(f"| {name} | " + " | ".join(f"{m:.3f} ({a:.3f}-{b:.3f})" for m, (a, b) in zip(med, q)) +
-              f" | {np.mean(med):.3f} | {time.perf_counter() - t0:.0f} |", flush=True)
+              f" | {np.mean(med):.4f} | {time.perf_counter() - t0:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
