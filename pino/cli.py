@@ -289,18 +289,16 @@ def parser():
                          "normalisation asks the model")
     tr.add_argument("--max-holes", type=int, default=None,
                     help="hypino: steady domains have 0 to this many holes (default 3, HyPINO's)")
-    tr.add_argument("--notch", type=float, default=None,
-                    help="hypino: the probability that a steady domain also has a rectangle cut "
-                         "from a corner or a side (L-shapes, slots; default 0)")
-    tr.add_argument("--zero-source", type=float, default=None,
-                    help="hypino: the probability that a physics-only sample has no source "
-                         "(Laplace-type problems driven by boundary data alone; default 0)")
-    tr.add_argument("--heat", type=float, default=None,
-                    help="hypino: the share of heat problems among the samples (default 0.05; "
-                         "elliptic and physics-only samples share the rest)")
-    tr.add_argument("--decay", type=float, default=None,
-                    help="hypino: the probability that a heat sample is free decay without a "
-                         "source (sums of decaying modes) instead of a random composition (default 0)")
+    for flag, text in (
+            ("--notch", "the probability that a steady domain also has a rectangle cut from a corner "
+                        "or a side (L-shapes, slots; default 0)"),
+            ("--zero-source", "the probability that a physics-only sample has no source (Laplace-type "
+                              "problems driven by boundary data alone; default 0)"),
+            ("--heat", "the share of heat problems among the samples (default 0.05; elliptic and "
+                       "physics-only samples share the rest)"),
+            ("--decay", "the probability that a heat sample is free decay without a source (sums of "
+                        "decaying modes) instead of a random composition (default 0)")):
+        tr.add_argument(flag, type=float, default=None, help="hypino: " + text)
     tr.add_argument("--sample-cache", default=None,
                     help="hypino: keep the training samples in this folder as they are made; "
                          "an interrupted run resumes there and later runs reuse them")
