@@ -1004,8 +1004,11 @@ def _label_run(seed, n_samples, n_interior, n_boundary, family):
     """What a label file records of its run (the family only when it is not HyPINO's, so
     earlier files still read)."""
     extra = [family.get("max_holes", 3), round(1e6 * family.get("notch", 0.0))] if family else []
-    # later options only when set, so files of earlier runs still read
-    extra += [round(1e6 * family[k]) for k in ("zero_source", "heat") if k in family]
+    # later options only when set (each after its code, so that they cannot be mistaken for
+    # one another), so files of earlier runs still read
+    for code, key in ((1, "zero_source"), (2, "heat")):
+        if key in family:
+            extra += [code, round(1e6 * family[key])]
     return [int(seed), int(n_samples), int(n_interior), int(n_boundary)] + extra
 
 

@@ -578,6 +578,8 @@ def test_training_on_a_wider_domain_family(tmp_path, capsys):
     assert n_hot == sum(mixed_kind((2, i), 0.5) == "physics" for i in range(6))
     with pytest.raises(ValueError, match="not"):
         read_fem_labels(str(tmp_path / "hot.npz"), 2, 6, 40, 20)
+    with pytest.raises(ValueError, match="not"):                   # another option, same value
+        read_fem_labels(str(tmp_path / "hot.npz"), 2, 6, 40, 20, family={"zero_source": 0.5})
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps(TINY))
     out = tmp_path / "run"
