@@ -405,13 +405,12 @@ def test_heat_modes_solve_the_source_free_heat_equation():
         c = _heat_operator(rng)
         tree = heat_modes((7, i), c)
         e = tree.sympy()
-        residual = sum(ci * d for ci, d in zip(c, (e, sp.diff(e, X), sp.diff(e, Y), sp.diff(e, X, 2),
-                                                   sp.diff(e, Y, 2), sp.diff(e, X, Y))))
+        derivs = (e, sp.diff(e, X), sp.diff(e, Y), sp.diff(e, X, 2), sp.diff(e, Y, 2), sp.diff(e, X, Y))
         pts = rng.uniform(-1, 1, (20, 2))
-        r = sp.lambdify((X, Y), residual, "numpy")(pts[:, 0], pts[:, 1])
+        r = sp.lambdify((X, Y), sum(ci * d for ci, d in zip(c, derivs)), "numpy")(pts[:, 0], pts[:, 1])
         assert np.max(np.abs(r)) < 1e-9                                  # no source
         jets = tree.derivatives(pts)                                     # exp's jets agree with sympy
-        for k, d in enumerate((e, sp.diff(e, X), sp.diff(e, Y), sp.diff(e, X, 2), sp.diff(e, Y, 2))):
+        for k, d in enumerate(derivs):
             np.testing.assert_allclose(jets[:, k], sp.lambdify((X, Y), d, "numpy")(*pts.T) + 0 * pts[:, 0],
                                        rtol=1e-10, atol=1e-10)
         assert acceptable(tree.derivatives(_GRID), c)
