@@ -1362,6 +1362,36 @@ def training_samples(seed, n_samples, resolution=64, pool=(1024, 256), workers=1
     return {k: torch.cat([p.pop(k) for p in pieces]) for k in keys}
 
 
+def extra_runs(extra=None) -> list:
+    """The ``extra_samples`` of :func:`train_hypino`, checked: a list of ``{"seed": S,
+    "samples": N, "family": F}`` (S an integer, N a positive integer, F as
+    :func:`domain_family`, left out for HyPINO's).
+
+    >>> extra_runs([{"seed": 16, "samples": 20000, "family": {"max_holes": 4}}])
+    [{'seed': 16, 'samples': 20000, 'family': {'max_holes': 4}}]
+    """
+    out = []
+    for e in extra or []:
+        ok = isinstance(e, dict) and {"seed", "samples"} <= set(e) <= {"seed", "samples", "family"}
+        ok = ok and all(isinstance(e[k], (int, np.integer)) and not isinstance(e[k], bool)
+                        for k in ("seed", "samples")) and e["samples"] >= 1
+        if not ok:
+            raise ValueError(f"extra_samples: each entry must be a dict with an integer 'seed', a "
+                             f"positive integer 'samples' and optionally a 'family', e.g. "
+                             f"{{\"seed\": 16, \"samples\": 20000, \"family\": {{\"max_holes\": 4}}}}; got {e!r}")
+        out.append({"seed": int(e["seed"]), "samples": int(e["samples"]),
+                    "family": domain_family(e.get("family"))})
+    return out
+
+
+def _joined(parts):
+    """Sample dicts of :func:`training_samples` one after another (the keys all have)."""
+    if len(parts) == 1:
+        return parts[0]
+    keys = [k for k in parts[0] if all(k in p for p in parts)]
+    return {k: torch.cat([p.pop(k) for p in parts]) for k in keys}
+
+
 def _cached_piece(path, run):
     """The samples of a cache piece written for this ``run``, else None (missing, damaged
     or another run's)."""
@@ -1381,7 +1411,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
                  model_config=None, n_val=32, points=(256, 128), pool=(1024, 256),
                  weight_decay=0.0, loss_weights=None, clip=1.0, init=None, fem_labels=False,
                  samples=None, augment=False, rescale=False, family=None, sample_cache=None,
-                 balance=0.0):
+                 balance=0.0, extra_samples=None):
     """Train a :class:`HyperNetwork` on ``n_samples`` random problems; checkpoints in ``out``.
 
     Sample ``i`` is ``random_problem((seed, i), "mixed")`` with ``pool`` (interior, boundary)
@@ -1417,7 +1447,11 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     that an interrupted generation resumes and later runs on the same samples skip it.
     ``balance``: how far the boundary losses give each boundary component (the box, each
     hole) the same weight whatever its length (:func:`hypino_loss`; 0: by points, as
-    HyPINO; recorded in the config only when set). Returns ``(model, history)``.
+    HyPINO; recorded in the config only when set). ``extra_samples``: other runs' samples
+    trained on too, appended after the run's own, e.g. to keep the mix an earlier stage was
+    trained on while adding a new one: a list of ``{"seed": S, "samples": N, "family": F}``
+    (:func:`extra_runs`), made (or read from ``sample_cache``) with the run's labels, raster
+    and pool; recorded in the config only when given. Returns ``(model, history)``.
     """
     for name, v in (("n_samples", n_samples), ("epochs", epochs), ("batch", batch)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -1432,6 +1466,11 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     if isinstance(balance, bool) or not isinstance(balance, (int, float)) or not 0 <= balance <= 1:
         raise ValueError(f"train_hypino: balance must be a number in [0, 1] (0: boundary points "
                          f"weighted equally, 1: boundary components weighted equally), got {balance!r}")
+    extra_samples = extra_runs(extra_samples)
+    if extra_samples and isinstance(fem_labels, (str, os.PathLike)):
+        raise ValueError("train_hypino: a fem_labels file holds the labels of the run's own seed "
+                         "only; give fem_labels=True with extra_samples")
+    n_total = n_samples + sum(e["samples"] for e in extra_samples)
     par = _Parallel(device)
     device = par.device
     quiet = (lambda *a, **k: None)
@@ -1454,15 +1493,17 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
         t0 = time.perf_counter()
         w_local = max(1, workers // par.world) if par.world > 1 else workers
         if samples is None:
-            data = training_samples(seed, n_samples, R, pool, w_local, fem_labels, family,
-                                    cache=sample_cache, log=say if sample_cache else None)
+            runs = [{"seed": seed, "samples": n_samples, "family": family}] + extra_samples
+            data = _joined([training_samples(r["seed"], r["samples"], R, pool, w_local, fem_labels,
+                                             r["family"], cache=sample_cache,
+                                             log=say if sample_cache else None) for r in runs])
         else:
             data = samples
             got = (len(data["coefficients"]), tuple(data["rasters"].shape[2:]),
                    data["interior"].shape[1], data["boundary"].shape[1])
-            if got != (n_samples, (R, R), pool[0], pool[1]):
+            if got != (n_total, (R, R), pool[0], pool[1]):
                 raise ValueError(f"train_hypino: samples hold (n, raster, interior, boundary) = "
-                                 f"{got}, the run asks for {(n_samples, (R, R), *pool)}")
+                                 f"{got}, the run asks for {(n_total, (R, R), *pool)}")
         val = _validation(seed, n_val, R, w_local) if par.main and n_val else None
         gen_s = time.perf_counter() - t0
         data = {k: v.to(device) for k, v in data.items()}
@@ -1473,7 +1514,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
                              "samples made before they were recorded lack; make the samples again "
                              "(a new sample_cache folder) or leave balance at 0")
         say(f"hypino: {model.n_parameters()} parameters, target PINN {model.target.n_params}; "
-            f"{n_samples} samples in {gen_s:.1f} s; {par.world} process(es) on {device}")
+            f"{n_total} samples in {gen_s:.1f} s; {par.world} process(es) on {device}")
         if fem_labels:
             physics = data["manufactured"] == 0
             done = int((data["labelled"][physics].sum(1) > 0).sum())
@@ -1487,8 +1528,9 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             **({"rescale": True} if rescale else {}),
             **({"family": family} if family else {}),
             **({"balance": float(balance)} if balance else {}),
+            **({"extra_samples": extra_samples} if extra_samples else {}),
             **({"init": str(init)} if init is not None else {})}))
-        steps_per_epoch = math.ceil(n_samples / batch)
+        steps_per_epoch = math.ceil(n_total / batch)
         start = 0
         if resume and os.path.exists(os.path.join(out, "meta.json")):
             start = int(read_meta(out).get("epoch", 0))
@@ -1532,7 +1574,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             m.train()
             return {"val_rel_l2": float(np.mean(e)), "val_rel_l2_median": float(np.median(e))}
 
-        history = fit(model, out, config, n_samples, step, batch=batch, epochs=epochs, lr=lr,
+        history = fit(model, out, config, n_total, step, batch=batch, epochs=epochs, lr=lr,
                       seed=seed, weight_decay=weight_decay, evaluate=evaluate, device=device,
                       resume=resume, stop_after=stop_after, max_seconds=max_seconds, log=say,
                       after_backward=after_backward,

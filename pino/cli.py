@@ -146,6 +146,9 @@ def _family(args):
     return got or None
 
 
+EXTRA_EXAMPLE = '{"seed": 16, "samples": 20000, "family": {"max_holes": 4, "zero_source": 0.3}}'
+
+
 def _cmd_train_hypino(args):
     from pino._hypino import train_hypino
 
@@ -157,6 +160,8 @@ def _cmd_train_hypino(args):
                      fem_labels=args.fem_labels_file or args.fem_labels, augment=args.augment,
                      rescale=args.rescale, family=_family(args), sample_cache=args.sample_cache,
                      balance=args.balance or 0.0,
+                     extra_samples=[_json_option(t, "--extra-samples", EXTRA_EXAMPLE)
+                                    for t in args.extra_samples or []],
                      loss_weights=_json_option(args.loss_weights, "--loss-weights", '{"u": 5}'),
                      log=lambda line: print(line, flush=True))
     except ValueError as exc:
@@ -180,7 +185,8 @@ def _cmd_train(args):
                                       ("--decay", args.decay),
                                       ("--sample-cache", args.sample_cache),
                                       ("--loss-weights", args.loss_weights),
-                                      ("--balance", args.balance))
+                                      ("--balance", args.balance),
+                                      ("--extra-samples", args.extra_samples))
              if value not in (None, False)]
     if given:
         raise UserError(f"pino train operator: {', '.join(given)} belong to `pino train hypino`; "
@@ -302,6 +308,10 @@ def parser():
     tr.add_argument("--sample-cache", default=None,
                     help="hypino: keep the training samples in this folder as they are made; "
                          "an interrupted run resumes there and later runs reuse them")
+    tr.add_argument("--extra-samples", action="append", default=None, metavar="JSON",
+                    help="hypino: also train on another run's samples (repeatable), JSON text or "
+                         f"file, e.g. '{EXTRA_EXAMPLE}' (family as the options above; made with the "
+                         "run's labels, or read from --sample-cache)")
     tr.add_argument("--loss-weights", default=None,
                     help="hypino: weights of the loss parts that differ from HyPINO's, JSON text "
                          "or file, e.g. '{\"u\": 5}' (parts: residual, derivatives, u, "

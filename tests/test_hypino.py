@@ -595,6 +595,57 @@ def test_training_on_a_wider_domain_family(tmp_path, capsys):
     assert "notch" in capsys.readouterr().err
 
 
+def test_extra_samples_train_on_the_union_of_runs(tmp_path, capsys):
+    """``extra_samples``: another run's samples (its seed and family) appended to the run's
+    own: the same model as training on the joined samples made beforehand, both runs kept
+    in one cache folder, recorded in the config; bad entries get a one-line error."""
+    from pino._hypino import _joined, extra_runs
+    from pino.cli import main
+
+    extra = [{"seed": 3, "samples": 2, "family": {"heat": 0.5, "decay": 1.0}}]
+    assert extra_runs(extra) == extra and extra_runs(None) == []
+    assert extra_runs([{"seed": 3, "samples": 2}]) == [{"seed": 3, "samples": 2, "family": {}}]
+    for bad in ([{"seed": 3}], [{"seed": 3, "samples": 0}], [{"seed": True, "samples": 2}],
+                [{"seed": 3, "samples": 2, "holes": 4}], [5]):
+        with pytest.raises(ValueError, match="extra_samples: each entry"):
+            extra_runs(bad)
+    with pytest.raises(ValueError, match="heat"):
+        extra_runs([{"seed": 3, "samples": 2, "family": {"heat": 2}}])
+    cache = str(tmp_path / "cache")
+    opts = dict(n_samples=4, epochs=1, batch=3, lr=1e-3, seed=2, workers=1, model_config=TINY,
+                n_val=0, points=(16, 8), pool=(40, 20), fem_labels=True, log=lambda *a: None)
+    a, _ = train_hypino(str(tmp_path / "a"), **opts, extra_samples=extra, sample_cache=cache)
+    assert len(os.listdir(cache)) == 2                    # a piece of each run
+    joined = _joined([training_samples(2, 4, 32, (40, 20), fem_labels=True),
+                      training_samples(3, 2, 32, (40, 20), fem_labels=True, family=extra[0]["family"])])
+    assert len(joined["coefficients"]) == 6
+    b, _ = train_hypino(str(tmp_path / "b"), **opts, extra_samples=extra, samples=joined)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.allclose(sa[k], sb[k], atol=1e-5) for k in sa)
+    meta = read_meta(str(tmp_path / "a"))
+    assert meta["config"]["extra_samples"] == extra and meta["config"]["n_samples"] == 4
+    assert read_meta(str(tmp_path / "b"))["config"] == meta["config"]
+    with pytest.raises(ValueError, match="samples hold"):
+        train_hypino(str(tmp_path / "c"), **opts, samples=joined)
+    with pytest.raises(ValueError, match="labels of the run's own seed"):
+        train_hypino(str(tmp_path / "d"), **{**opts, "fem_labels": str(tmp_path / "l.npz")},
+                     extra_samples=extra)
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    run = ["train", "hypino", "--samples", "2", "--epochs", "1", "--batch", "2", "--val", "0",
+           "--workers", "1", "--device", "cpu", "--config", str(cfg)]
+    assert main(run + ["--out", str(tmp_path / "cli"), "--extra-samples", '{"seed": 3, "samples": 1}',
+                       "--extra-samples", '{"seed": 4, "samples": 1, "family": {"max_holes": 4}}']) == 0
+    got = read_meta(str(tmp_path / "cli"))["config"]["extra_samples"]
+    assert got == [{"seed": 3, "samples": 1, "family": {}}, {"seed": 4, "samples": 1, "family": {"max_holes": 4}}]
+    capsys.readouterr()
+    for given in ('{"seed": 3}', '{"seed": 3, "samples": '):
+        assert main(run + ["--out", str(tmp_path / "bad"), "--extra-samples", given]) != 0
+        err = capsys.readouterr().err
+        assert "--extra-samples" in err or "extra_samples" in err
+        assert "Traceback" not in err and err.count("\n") == 1
+
+
 def test_component_weights_give_each_boundary_component_the_same_total():
     from pino._hypino import component_weights
     for seed in range(8):
