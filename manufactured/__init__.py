@@ -10,8 +10,8 @@ from ._helpers import div, dot, grad, laplacian, u
 from ._manufacture import manufacture
 from ._problem import Problem
 from ._random import (
-    BOUNDS, KINDS, TERMS, ExprTree, Sample, acceptable, generate_samples, heat_modes, mixed_kind, mix_weights, random_problem,
-    random_solution, random_tree,
+    BOUNDS, KINDS, TERMS, ExprTree, Sample, acceptable, gaussian_bumps, generate_samples, heat_modes, mixed_kind, mix_weights, random_problem,
+    random_solution, random_tree, source_values,
 )
 from ._symbols import nx, ny, nz, t, x, y, z
 
@@ -20,6 +20,7 @@ __all__ = [
     "u", "grad", "div", "dot", "laplacian",
     "Dirichlet", "Neumann", "Robin",
     "Problem", "manufacture", "CanonicalForm",
-    "ExprTree", "Sample", "random_tree", "random_solution", "random_problem", "mixed_kind", "mix_weights", "heat_modes", "generate_samples",
+    "ExprTree", "Sample", "random_tree", "random_solution", "random_problem", "mixed_kind", "mix_weights", "heat_modes", "gaussian_bumps",
+    "source_values", "generate_samples",
     "acceptable", "TERMS", "KINDS", "BOUNDS",
 ]

@@ -578,6 +578,7 @@ class Sample:
     derivatives: np.ndarray | None = None
     source: np.ndarray | None = None          # physics: f = s0 + s1 x + s2 y + s3 x^2 + s4 xy + s5 y^2
     boundary_data: dict | None = None          # physics: tag -> (g0, g1, g2), g = g0 + g1 x + g2 y
+    bumps: np.ndarray | None = None            # physics: rows (A, cx, cy, w), f += A exp(-r^2 / (2 w^2))
     _cache: dict = field(default_factory=dict, repr=False, init=False)
 
     # -- views -------------------------------------------------------------------------
@@ -617,7 +618,7 @@ class Sample:
         h = hashlib.sha256()
         h.update(repr((self.seed, self.kind, self.holes, sorted(self.conditions.items()))).encode())
         for a in (self.coefficients, self.interior, self.boundary, self.normals, self.f, self.g,
-                  self.derivatives, self.source):
+                  self.derivatives, self.source, self.bumps):
             if a is not None:
                 h.update(np.ascontiguousarray(a).tobytes())
         h.update("|".join(self.tags).encode())
@@ -667,6 +668,8 @@ class Sample:
             return manufacture(template, self.solution.sympy())
         s = [sp.Float(v) if v else sp.S.Zero for v in self.source]
         f = s[0] + s[1] * _x + s[2] * _y + s[3] * _x**2 + s[4] * _x * _y + s[5] * _y**2
+        for A, cx, cy, w in (self.bumps if self.bumps is not None else ()):
+            f += sp.Float(A) * sp.exp(-((_x - sp.Float(cx))**2 + (_y - sp.Float(cy))**2) / sp.Float(2 * w * w))
         bcs = {}
         for tg in domain.boundaries:
             g0, g1, g2 = (sp.Float(v) if v else sp.S.Zero for v in self.boundary_data[tg])
@@ -751,7 +754,7 @@ def mixed_kind(seed, heat=None) -> str:
 
 
 def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_tries=200,
-                   max_holes=3, notch=0.0, zero_source=0.0, heat=None, decay=0.0) -> Sample:
+                   max_holes=3, notch=0.0, zero_source=0.0, heat=None, decay=0.0, bumps=0.0) -> Sample:
     """One random :class:`Sample`, the same for the same ``seed`` (an int or a tuple of
     ints) and options. ``kind``: "elliptic", "heat", "wave", "physics" or "mixed" (drawn
     with the weights ``MIX``: half manufactured, half physics-only). Steady domains are the
@@ -762,7 +765,8 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
     source always). ``heat``: the share of heat problems among "mixed" draws
     (:func:`mix_weights`; None: MIX's 5%). ``decay``: the probability that a heat problem's
     solution is a sum of free modes without a source (:func:`heat_modes`) rather than a
-    random composition.
+    random composition. ``bumps``: the probability that a physics-only sample with a
+    source has a sum of 1-4 Gaussian bumps (:func:`gaussian_bumps`) instead of a polynomial.
 
     >>> s = random_problem(0, kind="elliptic", n_interior=200, n_boundary=50)
     >>> s.f.shape, s.g.shape, s.derivatives.shape
@@ -775,13 +779,10 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
             raise ValueError(f"random_problem: {name} must be a positive integer, got {n!r}")
     if isinstance(max_holes, bool) or not isinstance(max_holes, (int, np.integer)) or not 0 <= max_holes <= 6:
         raise ValueError(f"random_problem: max_holes must be an integer in 0..6, got {max_holes!r}")
-    if not (isinstance(notch, (int, float, np.floating)) and 0.0 <= notch <= 1.0):
-        raise ValueError(f"random_problem: notch is a probability in [0, 1], got {notch!r}")
-    if not (isinstance(zero_source, (int, float, np.floating)) and 0.0 <= zero_source <= 1.0):
-        raise ValueError(f"random_problem: zero_source is a probability in [0, 1], got {zero_source!r}")
+    for name, p in (("notch", notch), ("zero_source", zero_source), ("decay", decay), ("bumps", bumps)):
+        if isinstance(p, bool) or not (isinstance(p, (int, float, np.floating)) and 0.0 <= p <= 1.0):
+            raise ValueError(f"random_problem: {name} is a probability in [0, 1], got {p!r}")
     mix_weights(heat)   # its check
-    if isinstance(decay, bool) or not (isinstance(decay, (int, float, np.floating)) and 0.0 <= decay <= 1.0):
-        raise ValueError(f"random_problem: decay is a probability in [0, 1], got {decay!r}")
     seed_key = tuple(int(s) for s in np.ravel(seed))
     rng = np.random.default_rng(seed_key)
     if kind == "mixed":
@@ -805,7 +806,8 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
         reaction = coef[0] * -np.sign(coef[3]) > 0
         conds = _conditions(rng, _OUTER, [h[2] for h in holes], anchored=reaction)
         if physics:
-            return _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags, float(zero_source))
+            return _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags, float(zero_source),
+                                   float(bumps))
 
     kinds = np.array([conds[tg][0] for tg in tags], dtype=str)
     alpha = np.array([conds[tg][1] for tg in tags])
@@ -820,16 +822,44 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
                   g=_boundary_values(DB, N, kinds, alpha), solution=tree, derivatives=DX)
 
 
-def _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags, zero_source=0.0):
-    """Constant or quadratic source (none with probability ``zero_source``), constant or
-    linear boundary data; no exact solution."""
+def gaussian_bumps(rng, k=None) -> np.ndarray:
+    """Rows ``(A, cx, cy, w)`` of a source ``sum A exp(-((x-cx)^2 + (y-cy)^2) / (2 w^2))``:
+    1-4 bumps (``k``) with centres in [-0.8, 0.8]^2, widths 0.05-0.3 and |A| log-uniform in
+    [1, 100], of either sign (localised sources, which polynomials of degree 2 never are).
+
+    >>> gaussian_bumps(np.random.default_rng(0), 2).shape
+    (2, 4)
+    """
+    k = int(rng.integers(1, 5)) if k is None else int(k)
+    A = np.exp(rng.uniform(0.0, np.log(100.0), k)) * rng.choice([-1.0, 1.0], k)
+    return np.column_stack([A, rng.uniform(-0.8, 0.8, (k, 2)), rng.uniform(0.05, 0.3, k)])
+
+
+def source_values(source, bumps, x, y):
+    """f at points ``(x, y)`` of a physics-only source: the quadratic ``source`` plus the
+    Gaussian ``bumps`` (None: none)."""
+    s = source
+    f = s[0] + s[1] * x + s[2] * y + s[3] * x**2 + s[4] * x * y + s[5] * y**2
+    for A, cx, cy, w in (bumps if bumps is not None else ()):
+        f = f + A * np.exp(-((x - cx)**2 + (y - cy)**2) / (2 * w * w))
+    return f
+
+
+def _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags, zero_source=0.0, bumps=0.0):
+    """Constant or quadratic source (none with probability ``zero_source``; else with
+    probability ``bumps`` Gaussian bumps instead), constant or linear boundary data; no
+    exact solution."""
     source = np.zeros(6)
     source[0] = rng.uniform(-5, 5)
     if rng.random() < 0.5:
         mask = rng.random(5) < 0.5
         source[1:] = mask * rng.uniform(-3, 3, 5)
+    blobs = None
     if zero_source > 0 and rng.random() < zero_source:   # no draw at 0: HyPINO's samples unchanged
         source[:] = 0.0
+    elif bumps > 0 and rng.random() < bumps:             # likewise
+        source[:] = 0.0
+        blobs = gaussian_bumps(rng)
     data = {}
     for tag, (kind, _) in conds.items():
         g = np.zeros(3)
@@ -837,13 +867,12 @@ def _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags, zero_sourc
         if kind == "dirichlet" and rng.random() < 0.5:
             g[1:] = rng.uniform(-0.5, 0.5, 2)
         data[tag] = tuple(float(v) for v in g)
-    x, y = X[:, 0], X[:, 1]
-    f = source[0] + source[1] * x + source[2] * y + source[3] * x**2 + source[4] * x * y + source[5] * y**2
+    f = source_values(source, blobs, X[:, 0], X[:, 1])
     G = np.array([data[tg] for tg in tags]).reshape(-1, 3)
     g = G[:, 0] + G[:, 1] * B[:, 0] + G[:, 2] * B[:, 1]
     return Sample(seed=seed_key, kind="physics", coefficients=coef, holes=holes, conditions=conds,
                   interior=X, boundary=B, normals=N, tags=tags, f=f, g=g, source=source,
-                  boundary_data=data)
+                  boundary_data=data, bumps=blobs)
 
 
 def generate_samples(n, seed=0, workers=2, kind="mixed", **options) -> list:

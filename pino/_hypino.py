@@ -49,7 +49,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from manufactured import Sample, mix_weights, mixed_kind, random_problem
+from manufactured import Sample, mix_weights, mixed_kind, random_problem, source_values
 from manufactured._random import _OUTER, _perimeter, _sample_boundary
 
 from ._checkpoint import load_checkpoint, read_meta
@@ -120,9 +120,7 @@ def _sample_source(sample, X):
     if sample.solution is not None:
         with np.errstate(all="ignore"):
             return sample.solution.derivatives(X) @ np.asarray(sample.coefficients, float)
-    s = sample.source
-    x, y = X[:, 0], X[:, 1]
-    return s[0] + s[1] * x + s[2] * y + s[3] * x**2 + s[4] * x * y + s[5] * y**2
+    return source_values(sample.source, sample.bumps, X[:, 0], X[:, 1])
 
 
 def _sample_boundary_values(sample, P, N, tags):
@@ -896,8 +894,10 @@ def domain_family(family=None) -> dict:
     ``max_holes`` (an integer 0..6), ``notch`` (the probability of a rectangle cut from a
     corner or a side), ``zero_source`` (the probability that a physics-only sample has
     no source), ``heat`` (the share of heat problems, :func:`manufactured.mix_weights`)
-    and/or ``decay`` (the probability that a heat problem is free decay without a source,
-    :func:`manufactured.heat_modes`), defaults left out so that equal families compare equal.
+    ``decay`` (the probability that a heat problem is free decay without a source,
+    :func:`manufactured.heat_modes`) and/or ``bumps`` (the probability that a physics-only
+    source is Gaussian bumps, :func:`manufactured.gaussian_bumps`), defaults left out so
+    that equal families compare equal.
 
     >>> domain_family({"max_holes": 4, "notch": 0.25})
     {'max_holes': 4, 'notch': 0.25}
@@ -906,13 +906,14 @@ def domain_family(family=None) -> dict:
     """
     if family is None:
         return {}
-    if not isinstance(family, dict) or set(family) - {"max_holes", "notch", "zero_source", "heat", "decay"}:
+    if not isinstance(family, dict) or set(family) - {"max_holes", "notch", "zero_source", "heat", "decay",
+                                                      "bumps"}:
         raise ValueError(f"domain family must be a dict with keys 'max_holes', 'notch', "
-                         f"'zero_source', 'heat' and/or 'decay', got {family!r}")
+                         f"'zero_source', 'heat', 'decay' and/or 'bumps', got {family!r}")
     try:
         random_problem(0, "physics", n_interior=1, n_boundary=1, **family)   # its checks
     except ValueError as exc:
-        raise ValueError(f"domain family (train hypino --max-holes / --notch / --zero-source / --heat / --decay): "
+        raise ValueError(f"domain family (train hypino --max-holes / --notch / --zero-source / --heat / --decay / --bumps): "
                          f"{str(exc).removeprefix('random_problem: ')}") from None
     out = {}
     if int(family.get("max_holes", 3)) != 3:
@@ -923,8 +924,9 @@ def domain_family(family=None) -> dict:
         out["zero_source"] = float(family["zero_source"])
     if family.get("heat") is not None and float(family["heat"]) != mix_weights()["heat"]:
         out["heat"] = float(family["heat"])
-    if float(family.get("decay", 0.0)) != 0.0:
-        out["decay"] = float(family["decay"])
+    for key in ("decay", "bumps"):
+        if float(family.get(key, 0.0)) != 0.0:
+            out[key] = float(family[key])
     return out
 
 
@@ -1006,7 +1008,7 @@ def _label_run(seed, n_samples, n_interior, n_boundary, family):
     extra = [family.get("max_holes", 3), round(1e6 * family.get("notch", 0.0))] if family else []
     # later options only when set (each after its code, so that they cannot be mistaken for
     # one another), so files of earlier runs still read
-    for code, key in ((1, "zero_source"), (2, "heat")):
+    for code, key in ((1, "zero_source"), (2, "heat"), (3, "bumps")):
         if key in family:
             extra += [code, round(1e6 * family[key])]
     return [int(seed), int(n_samples), int(n_interior), int(n_boundary)] + extra

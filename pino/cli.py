@@ -138,11 +138,11 @@ def _json_option(text, flag="--config", example='{"channels": [32, 64, 96, 128],
 
 
 def _family(args):
-    """The --max-holes / --notch / --zero-source / --heat / --decay options as
+    """The --max-holes / --notch / --zero-source / --heat / --decay / --bumps options as
     train_hypino's ``family`` (None: HyPINO's)."""
     got = {k: v for k, v in (("max_holes", args.max_holes), ("notch", args.notch),
                              ("zero_source", args.zero_source), ("heat", args.heat),
-                             ("decay", args.decay)) if v is not None}
+                             ("decay", args.decay), ("bumps", args.bumps)) if v is not None}
     return got or None
 
 
@@ -182,7 +182,7 @@ def _cmd_train(args):
                                       ("--augment", args.augment), ("--rescale", args.rescale),
                                       ("--max-holes", args.max_holes), ("--notch", args.notch),
                                       ("--zero-source", args.zero_source), ("--heat", args.heat),
-                                      ("--decay", args.decay),
+                                      ("--decay", args.decay), ("--bumps", args.bumps),
                                       ("--sample-cache", args.sample_cache),
                                       ("--loss-weights", args.loss_weights),
                                       ("--balance", args.balance),
@@ -303,7 +303,9 @@ def parser():
             ("--heat", "the share of heat problems among the samples (default 0.05; elliptic and "
                        "physics-only samples share the rest)"),
             ("--decay", "the probability that a heat sample is free decay without a source (sums of "
-                        "decaying modes) instead of a random composition (default 0)")):
+                        "decaying modes) instead of a random composition (default 0)"),
+            ("--bumps", "the probability that a physics-only sample with a source gets 1-4 Gaussian "
+                        "bumps instead of a polynomial (localised sources; default 0)")):
         tr.add_argument(flag, type=float, default=None, help="hypino: " + text)
     tr.add_argument("--sample-cache", default=None,
                     help="hypino: keep the training samples in this folder as they are made; "

@@ -351,6 +351,10 @@ def test_family_options_are_checked():
         random_problem(0, notch=1.5)
     with pytest.raises(ValueError, match="zero_source"):
         random_problem(0, zero_source=-0.1)
+    for name in ("notch", "zero_source", "decay", "bumps"):     # probabilities, not switches
+        for bad in (True, 1.5, "0.5"):
+            with pytest.raises(ValueError, match=f"{name} is a probability"):
+                random_problem(0, **{name: bad})
 
 
 def test_zero_source_draws_laplace_type_physics_samples():
@@ -372,6 +376,39 @@ def test_zero_source_draws_laplace_type_physics_samples():
     assert 0.35 * n <= zero <= 0.65 * n
     e = random_problem(1, "elliptic", n_interior=30, n_boundary=30)
     assert np.array_equal(e.f, random_problem(1, "elliptic", n_interior=30, n_boundary=30, zero_source=1.0).f)
+
+
+def test_bumps_draw_gaussian_sources_for_physics_samples():
+    """``bumps=p``: about that share of the physics-only samples with a source get 1-4
+    Gaussian bumps instead of a polynomial; f at the points, the sympy Problem's source and
+    :func:`manufactured.source_values` agree; the points and the zero sources are those
+    drawn without the option."""
+    from manufactured import gaussian_bumps, source_values
+    got, n = 0, 80
+    for s in range(n):
+        a = random_problem(s, "physics", n_interior=30, n_boundary=30, zero_source=0.3)
+        c = random_problem(s, "physics", n_interior=30, n_boundary=30, zero_source=0.3, bumps=0.5)
+        assert np.array_equal(a.interior, c.interior) and np.array_equal(a.boundary, c.boundary)
+        if not a.source.any():
+            assert c.bumps is None and np.all(c.f == 0) and np.array_equal(a.g, c.g)
+        if c.bumps is None:
+            assert np.allclose(c.f, source_values(c.source, None, c.interior[:, 0], c.interior[:, 1]))
+            continue
+        got += 1
+        assert a.source.any() and not c.source.any() and 1 <= len(c.bumps) <= 4
+        A, w = c.bumps[:, 0], c.bumps[:, 3]
+        assert np.all((np.abs(A) >= 1) & (np.abs(A) <= 100) & (w >= 0.05) & (w <= 0.3))
+        x, y = c.interior[:, 0], c.interior[:, 1]
+        want = sum(a_ * np.exp(-((x - cx)**2 + (y - cy)**2) / (2 * w_**2)) for a_, cx, cy, w_ in c.bumps)
+        assert np.allclose(c.f, want) and np.allclose(source_values(c.source, c.bumps, x, y), want)
+        if got <= 2:        # the Problem's source, through sympy
+            eq = c.problem().equation
+            f = sp.lambdify((X, Y), -eq.subs(M.u, 0).doit())
+            assert np.allclose(f(x, y), want)
+    assert 0.2 * n <= got <= 0.5 * n          # half of the ~70% with a source
+    assert gaussian_bumps(np.random.default_rng(1), 3).shape == (3, 4)
+    e = random_problem(1, "elliptic", n_interior=30, n_boundary=30)
+    assert np.array_equal(e.f, random_problem(1, "elliptic", n_interior=30, n_boundary=30, bumps=1.0).f)
 
 
 # ---- the share of heat problems --------------------------------------------------------
