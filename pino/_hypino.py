@@ -893,7 +893,7 @@ def domain_family(family=None) -> dict:
     from, checked: ``{}`` for HyPINO's family (0-3 holes; also for None), else a dict with
     ``max_holes`` (an integer 0..6), ``notch`` (the probability of a rectangle cut from a
     corner or a side), ``zero_source`` (the probability that a physics-only sample has
-    no source), ``heat`` (the share of heat problems, :func:`manufactured.mix_weights`)
+    no source), ``heat`` (the share of heat problems, :func:`manufactured.mix_weights`),
     ``decay`` (the probability that a heat problem is free decay without a source,
     :func:`manufactured.heat_modes`) and/or ``bumps`` (the probability that a physics-only
     source is Gaussian bumps, :func:`manufactured.gaussian_bumps`), defaults left out so
@@ -1358,10 +1358,7 @@ def training_samples(seed, n_samples, resolution=64, pool=(1024, 256), workers=1
         pieces.append(piece)
     if log is not None and read:
         log(f"samples: {read} of {n_samples} read from {cache}")
-    # pieces cached by an earlier version may lack keys added since (e.g. "share"): keep the
-    # keys all pieces have (a run that needs a missing one says so)
-    keys = [k for k in pieces[0] if all(k in p for p in pieces)]
-    return {k: torch.cat([p.pop(k) for p in pieces]) for k in keys}
+    return _joined(pieces)
 
 
 def extra_runs(extra=None) -> list:
@@ -1387,7 +1384,9 @@ def extra_runs(extra=None) -> list:
 
 
 def _joined(parts):
-    """Sample dicts of :func:`training_samples` one after another (the keys all have)."""
+    """Sample dicts one after another. Pieces cached by an earlier version may lack keys
+    added since (e.g. "share"): the keys all parts have are kept (a run that needs a
+    missing one says so)."""
     if len(parts) == 1:
         return parts[0]
     keys = [k for k in parts[0] if all(k in p for p in parts)]
