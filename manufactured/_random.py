@@ -667,9 +667,8 @@ class Sample:
             template = Problem(domain, lhs, bcs, name=f"{self.kind}-{self._name()}")
             return manufacture(template, self.solution.sympy())
         s = [sp.Float(v) if v else sp.S.Zero for v in self.source]
-        f = s[0] + s[1] * _x + s[2] * _y + s[3] * _x**2 + s[4] * _x * _y + s[5] * _y**2
-        for A, cx, cy, w in (self.bumps if self.bumps is not None else ()):
-            f += sp.Float(A) * sp.exp(-((_x - sp.Float(cx))**2 + (_y - sp.Float(cy))**2) / sp.Float(2 * w * w))
+        bumps = None if self.bumps is None else [[sp.Float(v) for v in row] for row in self.bumps]
+        f = source_values(s, bumps, _x, _y, exp=sp.exp)
         bcs = {}
         for tg in domain.boundaries:
             g0, g1, g2 = (sp.Float(v) if v else sp.S.Zero for v in self.boundary_data[tg])
@@ -835,13 +834,14 @@ def gaussian_bumps(rng, k=None) -> np.ndarray:
     return np.column_stack([A, rng.uniform(-0.8, 0.8, (k, 2)), rng.uniform(0.05, 0.3, k)])
 
 
-def source_values(source, bumps, x, y):
+def source_values(source, bumps, x, y, exp=np.exp):
     """f at points ``(x, y)`` of a physics-only source: the quadratic ``source`` plus the
-    Gaussian ``bumps`` (None: none)."""
+    Gaussian ``bumps`` (None: none). With sympy symbols and ``exp=sympy.exp``, the same
+    source as an expression (what :meth:`Sample.problem` solves)."""
     s = source
     f = s[0] + s[1] * x + s[2] * y + s[3] * x**2 + s[4] * x * y + s[5] * y**2
     for A, cx, cy, w in (bumps if bumps is not None else ()):
-        f = f + A * np.exp(-((x - cx)**2 + (y - cy)**2) / (2 * w * w))
+        f = f + A * exp(-((x - cx)**2 + (y - cy)**2) / (2 * w * w))
     return f
 
 
