@@ -10,6 +10,17 @@ it does, on held-out training-distribution problems and on the seven HyPINO prob
    training run (:func:`pino.heldout_errors`) with 0-3 normalisation passes.
 3. Zero-shot relative L2 on the 224 x 224 grid of each of the seven HyPINO problems with
    0-3 passes (``pino.solve(problem, method="hypino", normalise=p)``).
+
+    python bench/hypino_normalise.py --model M --targets 0.6 0.8 1.0 1.2 1.5 [--seeds 0 1]
+
+instead chooses the target itself, without the seven: for each value (the model's
+``amplitude``, the max |U| normalisation aims at) the zero-shot medians of the validation
+kinds of ``bench/hypino_kinds.py`` (``--per-kind`` problems, each of ``--seeds``) and their
+score (mean of the five medians), and the sum of the mean relative L2 over ten held-out sets
+(``pino.heldout_errors``, normalised and symmetrised as ``pino.solve``: seeds 0 and 1 of
+manufactured and physics-only problems in HyPINO's domains and with up to 4 holes, and
+physics-only ones with zero sources; ``--heldout`` each). Ship the chosen value with
+``bench/ship_hypino.py --amplitude``.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import hypino_kinds  # noqa: E402
 from hypino_problems import NAMES, PROBLEMS, grid_error  # noqa: E402
 
 import pino  # noqa: E402
@@ -33,6 +45,32 @@ from manufactured import random_problem  # noqa: E402
 from pino._hypino import AMPLITUDE, load_hypino  # noqa: E402
 
 PASSES = (0, 1, 2, 3)
+#: the held-out sets of ``--targets``: (physics-only?, domain family), each for seeds 0 and 1
+HELDOUT_SETS = [(False, None), (True, None), (False, {"max_holes": 4}), (True, {"max_holes": 4}),
+                (True, {"max_holes": 4, "zero_source": 1.0})]
+
+
+def sweep(model, targets, seeds=(0, 1), per_kind=16, heldout=96):
+    """Print the kinds medians, scores and held-out sum of ``model`` at each normalisation
+    target (markdown rows); returns ``{target: (mean score, held-out sum)}``."""
+    suites = {s: hypino_kinds.suite(s, per_kind) for s in seeds}
+    kinds = hypino_kinds.KINDS
+    print("| amplitude | " + " | ".join(f"{k} (seeds {', '.join(map(str, seeds))})" for k in kinds)
+          + " | score per seed | mean score | held-out sum |")
+    print("|---" * (len(kinds) + 4) + "|")
+    out = {}
+    for a in targets:
+        model.amplitude = float(a)
+        med = {s: {k: float(np.median(v)) for k, v in hypino_kinds.errors(model, suites[s]).items()}
+               for s in seeds}
+        scores = [float(np.mean(list(med[s].values()))) for s in seeds]
+        held = sum(float(pino.heldout_errors(model, n=heldout, seed=s, normalise=2, symmetrise=True,
+                                             physics=phys, family=fam).mean())
+                   for phys, fam in HELDOUT_SETS for s in (0, 1))
+        out[a] = (float(np.mean(scores)), held)
+        print(f"| {a:g} | " + " | ".join(" / ".join(f"{med[s][k]:.3f}" for s in seeds) for k in kinds)
+              + f" | {' / '.join(f'{v:.4f}' for v in scores)} | {out[a][0]:.4f} | {held:.3f} |", flush=True)
+    return out
 
 
 def main(argv=None):
@@ -41,9 +79,19 @@ def main(argv=None):
     ap.add_argument("--draws", type=int, default=2000)
     ap.add_argument("--heldout", type=int, default=96)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--targets", nargs="+", type=float, default=None,
+                    help="choose the normalisation target instead: these values on the kinds and held-out sets")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="--targets: the kinds' seeds")
+    ap.add_argument("--per-kind", type=int, default=16, help="--targets: problems per kind")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
+    if a.targets:
+        if any(not v > 0 for v in a.targets):
+            ap.error(f"--targets must be positive, got {a.targets}")
+        sweep(load_hypino(a.model, device="cpu"), a.targets, a.seeds, a.per_kind, a.heldout)
+        print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+        return
     sizes = []
     for i in range(a.draws):
         s = random_problem((777, i), kind="mixed", n_interior=1024, n_boundary=256)   # the training pool

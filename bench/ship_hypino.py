@@ -8,7 +8,10 @@ Copies ``model.safetensors`` and ``meta.json`` (not the optimizer state) and add
 (sum of the epoch times in the history), and the zero-shot relative L2 on the first
 ``--heldout`` held-out validation problems of the run (``pino._hypino.heldout_errors``),
 which ``tests/test_hypino.py`` checks the shipped model still reaches. The training log
-(``--log``) is copied beside it.
+(``--log``) is copied beside it. ``--amplitude A`` sets the max |U| that zero-shot amplitude
+normalisation aims at (``meta.json`` key ``amplitude``; default: the source's, else
+:data:`pino._hypino.AMPLITUDE`), chosen with ``bench/hypino_normalise.py --targets`` (the
+held-out record is of the raw networks, without normalisation).
 """
 
 from __future__ import annotations
@@ -36,11 +39,18 @@ def main(argv=None):
     ap.add_argument("--machine", required=True, help="where and when it ran")
     ap.add_argument("--log", default=None, help="training log to copy as training_log.txt")
     ap.add_argument("--heldout", type=int, default=8)
+    ap.add_argument("--amplitude", type=float, default=None,
+                    help="max |U| of zero-shot amplitude normalisation (default: the source's)")
     a = ap.parse_args(argv)
+    if a.amplitude is not None and not a.amplitude > 0:
+        ap.error(f"--amplitude must be positive, got {a.amplitude}")
     torch.set_num_threads(1)
     model = load_hypino(a.source, device="cpu")
+    if a.amplitude is not None:
+        model.amplitude = a.amplitude
     errors = heldout_errors(model, n=a.heldout)
     meta = dict(model.meta)
+    meta["amplitude"] = model.amplitude
     hist = meta.get("history", [])
     last_val = next((h for h in reversed(hist) if "val_rel_l2" in h), {})
     meta["trained"] = {

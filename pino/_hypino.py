@@ -588,6 +588,12 @@ class HyperNetwork(nn.Module):
     (initial size of the generated corrections relative to the default init), ``target``
     (:class:`TargetPINN` options).
 
+    ``amplitude`` (attribute, not part of the architecture): the max |U| that amplitude
+    normalisation (:meth:`generate_normalised`) aims the generated networks at; default
+    :data:`AMPLITUDE`, the size of the training labels. :func:`load_hypino` reads it from
+    the checkpoint's ``meta.json`` (key ``amplitude``), where ``bench/ship_hypino.py
+    --amplitude`` puts the value chosen on validation problems (``bench/hypino_normalise.py``).
+
     >>> net = HyperNetwork({"channels": [8, 8, 8, 8], "latent": 16, "embed": 16, "groups": 4})
     >>> w = net(torch.zeros(2, 9, 64, 64), torch.zeros(2, 6))
     >>> w["basis.weight"].shape
@@ -598,6 +604,7 @@ class HyperNetwork(nn.Module):
         super().__init__()
         cfg = _merge(DEFAULT_CONFIG, config)
         self.config = json.loads(json.dumps(cfg))
+        self.amplitude = AMPLITUDE
         R, chans, E, L = cfg["resolution"], list(cfg["channels"]), cfg["embed"], cfg["latent"]
         if R % (2 ** len(chans)):
             raise ValueError(f"HyperNetwork: resolution {R} must be divisible by 2**{len(chans)}")
@@ -702,12 +709,15 @@ class HyperNetwork(nn.Module):
         self.train(was)
         return GeneratedPINNs(self.target, w)
 
-    def generate_normalised(self, rasters, coefficients, points, passes=2):
+    def generate_normalised(self, rasters, coefficients, points, passes=2, amplitude=None):
         """Weights for a batch with amplitude normalisation: the problems are linear, so the
         networks may be generated for all data times ``k`` (B,) and divided by ``k``; each of
         ``passes`` rounds sets ``k`` so that max |U| at ``points`` (B, N, 2) is
-        :data:`AMPLITUDE` (the size of the training solutions). Forward passes only;
+        ``amplitude`` (default: the model's :attr:`amplitude`). Forward passes only;
         returns ``(weights, k)`` with the division folded into the output layer."""
+        aim = float(self.amplitude if amplitude is None else amplitude)
+        if not aim > 0:
+            raise ValueError(f"generate_normalised: amplitude must be positive, got {amplitude!r}")
         k = torch.ones(len(rasters), dtype=rasters.dtype, device=rasters.device)
         was = self.training
         self.eval()
@@ -715,8 +725,8 @@ class HyperNetwork(nn.Module):
         for _ in range(int(passes)):
             size = self.target(points.to(rasters.dtype), w).abs().amax(1)
             ok = torch.isfinite(size) & (size > 0)
-            size = torch.where(ok, size, torch.full_like(size, AMPLITUDE))
-            k = k * (AMPLITUDE / size).clamp(1e-3, 1e3)
+            size = torch.where(ok, size, torch.full_like(size, aim))
+            k = k * (aim / size).clamp(1e-3, 1e3)
             w = self(scale_rasters(rasters, k), coefficients)
         self.train(was)
         w = dict(w)
@@ -1601,4 +1611,8 @@ def load_hypino(name_or_path="hypino", device=None) -> HyperNetwork:
     dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     load_checkpoint(folder, model, device="cpu")
     model.meta = meta
+    amp = meta.get("amplitude", AMPLITUDE)
+    if not (isinstance(amp, (int, float)) and not isinstance(amp, bool) and amp > 0):
+        raise ValueError(f"{folder}/meta.json: amplitude must be a positive number, got {amp!r}")
+    model.amplitude = float(amp)
     return model.to(dev).eval()

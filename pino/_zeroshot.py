@@ -9,8 +9,10 @@ float64 with ``lstsq`` or ``finetune``, else float32: ``dtype``):
    amplitude normalisation (``normalise`` passes, default 2): the problem is linear, so the
    hypernetwork is asked about the problem with all data (source and boundary values)
    times ``k`` and its answer divided by ``k``; each pass sets ``k`` so that the generated
-   network's max |U| is :data:`pino._hypino.AMPLITUDE` (1.5, the median max |u| of the training
-   distribution). Solutions far smaller or larger than those it was trained on are out of
+   network's max |U| is the model's ``amplitude`` (:data:`pino._hypino.AMPLITUDE` = 1.5, the
+   median max |u| of the training distribution, unless its ``meta.json`` sets another: the
+   shipped model's was chosen on validation problems by ``bench/hypino_normalise.py``).
+   Solutions far smaller or larger than those it was trained on are out of
    its range otherwise (on the seven HyPINO problems: median relative L2 0.73 without,
    0.34 with; on held-out training-distribution problems it changes nothing).
    ``symmetrise`` (default when none of ``lstsq``, ``refine``, ``finetune`` is asked for): the

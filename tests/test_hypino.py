@@ -227,6 +227,7 @@ def test_shipped_model_loads_without_pickle_and_reaches_its_record(monkeypatch):
         torch.set_num_threads(old)
     assert np.allclose(errors, record["heldout_rel_l2"][:4], rtol=1e-3, atol=1e-5), errors
     assert record["command"].startswith("pino train hypino")
+    assert model.amplitude == model.meta.get("amplitude", model.amplitude) > 0
 
 
 def test_default_model_size_and_initial_weights():
@@ -304,6 +305,22 @@ def test_checkpoint_round_trip_and_resume(tmp_path):
         train_hypino(part, **{**opts, "lr": 2e-3})
     with pytest.raises(ValueError, match="no hypernetwork"):
         load_hypino(str(tmp_path / "nothing"))
+    # the normalisation target: AMPLITUDE unless meta.json names another (bench/ship_hypino.py)
+    from pino._hypino import AMPLITUDE
+    assert loaded.amplitude == AMPLITUDE
+    meta_file = os.path.join(full, "meta.json")
+    with open(meta_file) as fh:
+        meta = json.load(fh)
+    for value, ok in ((0.9, True), (-1.0, False), ("big", False)):
+        with open(meta_file, "w") as fh:
+            json.dump({**meta, "amplitude": value}, fh)
+        if ok:
+            assert load_hypino(full, device="cpu").amplitude == value
+        else:
+            with pytest.raises(ValueError, match="amplitude must be a positive number"):
+                load_hypino(full, device="cpu")
+    with open(meta_file, "w") as fh:
+        json.dump(meta, fh)
     # a warm start takes the trained weights (and architecture) and goes on from there
     more = str(tmp_path / "more")
     zero = {**opts, "epochs": 1, "lr": 1e-12}
@@ -537,6 +554,16 @@ def test_generate_normalised_is_the_scaled_problem_divided_back():
         again = model(scale_rasters(R, k1), C)
         U1, U = model.target(P, w1), model.target(P, again) / k1[:, None]
         assert torch.allclose(U1, U, rtol=1e-5, atol=1e-6)
+        # the aim is the model's amplitude (meta.json's, see load_hypino) or the argument's
+        assert model.amplitude == AMPLITUDE
+        model.amplitude = 0.7
+        _, k2 = model.generate_normalised(R, C, P, passes=1)
+        assert torch.allclose(k2, 0.7 / size)
+        _, k3 = model.generate_normalised(R, C, P, passes=1, amplitude=2.0)
+        assert torch.allclose(k3, 2.0 / size)
+        model.amplitude = AMPLITUDE
+        with pytest.raises(ValueError, match="amplitude must be positive"):
+            model.generate_normalised(R, C, P, passes=1, amplitude=0.0)
     e0 = heldout_errors(model, n=2, seed=3)
     e1 = heldout_errors(model, n=2, seed=3, normalise=1)
     assert e0.shape == e1.shape == (2,) and np.all(np.isfinite(e1)) and not np.allclose(e0, e1)
