@@ -1421,7 +1421,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
                  device=None, resume=True, stop_after=None, max_seconds=None, log=print,
                  model_config=None, n_val=32, points=(256, 128), pool=(1024, 256),
                  weight_decay=0.0, loss_weights=None, clip=1.0, init=None, fem_labels=False,
-                 samples=None, augment=False, rescale=False, family=None, sample_cache=None,
+                 samples=None, augment=False, rescale=False, rescale_spread=None, family=None, sample_cache=None,
                  balance=0.0, extra_samples=None):
     """Train a :class:`HyperNetwork` on ``n_samples`` random problems; checkpoints in ``out``.
 
@@ -1451,7 +1451,9 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     (:mod:`pino._symmetry`; recorded in the config only when set), so that the model learns
     the answers ``pino.solve`` averages. ``rescale``: each labelled sample of a batch is
     scaled so that its max |u| is near :data:`AMPLITUDE` (:func:`_rescaled`), where amplitude
-    normalisation asks (recorded in the config only when set). ``family``: the domains of the
+    normalisation asks (recorded in the config only when set); ``rescale_spread`` (> 1,
+    default 1.25, recorded when given): the aim is AMPLITUDE times a log-uniform factor in
+    ``[1 / spread, spread]``, so that a wider spread asks the model about more sizes. ``family``: the domains of the
     steady samples (:func:`domain_family`, e.g. ``{"max_holes": 4, "notch": 0.25}``;
     recorded in the config only when not HyPINO's 0-3 holes). ``sample_cache``: a folder
     where the training samples are kept as they are made (:func:`training_samples`), so
@@ -1478,6 +1480,13 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
         raise ValueError(f"train_hypino: balance must be a number in [0, 1] (0: boundary points "
                          f"weighted equally, 1: boundary components weighted equally), got {balance!r}")
     extra_samples = extra_runs(extra_samples)
+    if rescale_spread is not None:
+        if not rescale:
+            raise ValueError("train_hypino: rescale_spread needs rescale=True (--rescale)")
+        if isinstance(rescale_spread, bool) or not isinstance(rescale_spread, (int, float)) \
+                or not rescale_spread > 1:
+            raise ValueError(f"train_hypino: rescale_spread must be a number > 1 (the sizes "
+                             f"AMPLITUDE / spread .. AMPLITUDE * spread), got {rescale_spread!r}")
     if extra_samples and isinstance(fem_labels, (str, os.PathLike)):
         raise ValueError("train_hypino: a fem_labels file holds the labels of the run's own seed "
                          "only; give fem_labels=True with extra_samples")
@@ -1537,6 +1546,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             "model": model.config, **({"fem_labels": True} if fem_labels else {}),
             **({"augment": True} if augment else {}),
             **({"rescale": True} if rescale else {}),
+            **({"rescale_spread": float(rescale_spread)} if rescale_spread is not None else {}),
             **({"family": family} if family else {}),
             **({"balance": float(balance)} if balance else {}),
             **({"extra_samples": extra_samples} if extra_samples else {}),
@@ -1554,7 +1564,7 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
             counter[0] += 1
             full = _take(data, idx, points, gen)
             if rescale:
-                full = _rescaled(full, gen)
+                full = _rescaled(full, gen, **({"spread": rescale_spread} if rescale_spread else {}))
             if augment:
                 full = _moved(full, gen)
             n = len(idx)

@@ -158,7 +158,8 @@ def _cmd_train_hypino(args):
                      max_seconds=args.max_seconds, model_config=_json_option(args.config),
                      n_val=args.val, stop_after=args.stop_after, init=args.init,
                      fem_labels=args.fem_labels_file or args.fem_labels, augment=args.augment,
-                     rescale=args.rescale, family=_family(args), sample_cache=args.sample_cache,
+                     rescale=args.rescale, rescale_spread=args.rescale_spread,
+                     family=_family(args), sample_cache=args.sample_cache,
                      balance=args.balance or 0.0,
                      extra_samples=[_json_option(t, "--extra-samples", EXTRA_EXAMPLE)
                                     for t in args.extra_samples or []],
@@ -180,6 +181,7 @@ def _cmd_train(args):
                                       ("--fem-labels", args.fem_labels),
                                       ("--fem-labels-file", args.fem_labels_file),
                                       ("--augment", args.augment), ("--rescale", args.rescale),
+                                      ("--rescale-spread", args.rescale_spread),
                                       ("--max-holes", args.max_holes), ("--notch", args.notch),
                                       ("--zero-source", args.zero_source), ("--heat", args.heat),
                                       ("--decay", args.decay), ("--bumps", args.bumps),
@@ -293,6 +295,8 @@ def parser():
     tr.add_argument("--rescale", action="store_true",
                     help="hypino: scale each labelled sample to max |u| near 1.5, where amplitude "
                          "normalisation asks the model")
+    tr.add_argument("--rescale-spread", type=float, default=None,
+                    help="hypino, with --rescale: the sizes drawn are 1.5 / S .. 1.5 * S (default 1.25)")
     tr.add_argument("--max-holes", type=int, default=None,
                     help="hypino: steady domains have 0 to this many holes (default 3, HyPINO's)")
     for flag, text in (

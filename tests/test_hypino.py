@@ -718,6 +718,16 @@ def test_balance_weights_the_boundary_loss_by_component(tmp_path, capsys):
     assert main(args + ["--out", str(tmp_path / "x"), "--balance", "2"]) != 0
     err = capsys.readouterr().err
     assert "balance must be a number in [0, 1]" in err and err.count("\n") == 1
+    # --rescale-spread: recorded with --rescale, refused without it or at <= 1
+    assert main(args + ["--out", str(tmp_path / "wide"), "--rescale", "--rescale-spread", "2"]) == 0
+    assert read_meta(str(tmp_path / "wide"))["config"]["rescale_spread"] == 2.0
+    assert "rescale_spread" not in read_meta(str(tmp_path / "run"))["config"]
+    for extra, msg in ((["--rescale-spread", "2"], "needs rescale=True"),
+                       (["--rescale", "--rescale-spread", "0.5"], "rescale_spread must be a number > 1")):
+        capsys.readouterr()
+        assert main(args + ["--out", str(tmp_path / "bad"), *extra]) != 0
+        err = capsys.readouterr().err
+        assert msg in err and err.count("\n") == 1
 
 
 def test_cache_pieces_made_before_shares_are_read_and_balance_says_what_is_missing(tmp_path, monkeypatch):
