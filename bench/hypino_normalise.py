@@ -52,13 +52,14 @@ HELDOUT_SETS = [(False, None), (True, None), (False, {"max_holes": 4}), (True, {
 
 def sweep(model, targets, seeds=(0, 1), per_kind=16, heldout=96):
     """Print the kinds medians, scores and held-out sum of ``model`` at each normalisation
-    target (markdown rows); returns ``{target: (mean score, held-out sum)}``."""
+    target (markdown rows); returns ``{target: (mean score, held-out sum)}``. The model's
+    own ``amplitude`` is restored afterwards."""
     suites = {s: hypino_kinds.suite(s, per_kind) for s in seeds}
     kinds = hypino_kinds.KINDS
     print("| amplitude | " + " | ".join(f"{k} (seeds {', '.join(map(str, seeds))})" for k in kinds)
           + " | score per seed | mean score | held-out sum |")
     print("|---" * (len(kinds) + 4) + "|")
-    out = {}
+    out, own = {}, model.amplitude
     for a in targets:
         model.amplitude = float(a)
         med = {s: {k: float(np.median(v)) for k, v in hypino_kinds.errors(model, suites[s]).items()}
@@ -70,6 +71,7 @@ def sweep(model, targets, seeds=(0, 1), per_kind=16, heldout=96):
         out[a] = (float(np.mean(scores)), held)
         print(f"| {a:g} | " + " | ".join(" / ".join(f"{med[s][k]:.3f}" for s in seeds) for k in kinds)
               + f" | {' / '.join(f'{v:.4f}' for v in scores)} | {out[a][0]:.4f} | {held:.3f} |", flush=True)
+    model.amplitude = own
     return out
 
 

@@ -63,3 +63,26 @@ def test_fem_reference_of_a_notched_domain_is_zero_on_the_wall_and_has_the_sourc
     assert np.median(np.sign(ref[np.abs(ref) > 1e-6])) == np.sign(c)
     edge = np.isclose(np.abs(pts).max(1), 1.0)           # points on the outer square
     assert np.abs(ref[edge]).max() < 1e-3 * np.abs(ref).max()
+
+
+def test_normalisation_sweep_scores_each_target_and_restores_the_model(capsys):
+    """bench/hypino_normalise.py --targets: each row is the model at that amplitude (the
+    held-out sum is what pino.heldout_errors gives at it), and the target is really used."""
+    import torch
+
+    import pino
+    from hypino_normalise import HELDOUT_SETS, sweep
+    from pino._hypino import HyperNetwork
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = HyperNetwork({"channels": [8, 8, 8, 8], "latent": 16, "embed": 16, "groups": 4}).eval()
+    out = sweep(model, [0.5, 2.0], seeds=(0,), per_kind=1, heldout=2)
+    assert model.amplitude == 1.5 and sorted(out) == [0.5, 2.0]
+    model.amplitude = 2.0
+    held = sum(float(pino.heldout_errors(model, n=2, seed=s, normalise=2, symmetrise=True, physics=p,
+                                         family=f).mean()) for p, f in HELDOUT_SETS for s in (0, 1))
+    assert np.isclose(out[2.0][1], held, rtol=1e-6)
+    assert all(np.isfinite(v).all() for v in out.values()) and out[0.5] != out[2.0]
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0.5 ") or line.startswith("| 2 ")]
+    assert len(rows) == 2
