@@ -82,7 +82,8 @@ def main(argv=None):
     ap.add_argument("--heldout", type=int, default=96)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--targets", nargs="+", type=float, default=None,
-                    help="choose the normalisation target instead: these values on the kinds and held-out sets")
+                    help="choose the normalisation target instead: these values on the kinds "
+                         "and held-out sets")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="--targets: the kinds' seeds")
     ap.add_argument("--per-kind", type=int, default=16, help="--targets: problems per kind")
     a = ap.parse_args(argv)

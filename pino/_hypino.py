@@ -1421,8 +1421,8 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
                  device=None, resume=True, stop_after=None, max_seconds=None, log=print,
                  model_config=None, n_val=32, points=(256, 128), pool=(1024, 256),
                  weight_decay=0.0, loss_weights=None, clip=1.0, init=None, fem_labels=False,
-                 samples=None, augment=False, rescale=False, rescale_spread=None, family=None, sample_cache=None,
-                 balance=0.0, extra_samples=None):
+                 samples=None, augment=False, rescale=False, rescale_spread=None, family=None,
+                 sample_cache=None, balance=0.0, extra_samples=None):
     """Train a :class:`HyperNetwork` on ``n_samples`` random problems; checkpoints in ``out``.
 
     Sample ``i`` is ``random_problem((seed, i), "mixed")`` with ``pool`` (interior, boundary)
@@ -1453,9 +1453,9 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
     scaled so that its max |u| is near :data:`AMPLITUDE` (:func:`_rescaled`), where amplitude
     normalisation asks (recorded in the config only when set); ``rescale_spread`` (> 1,
     default 1.25, recorded when given): the aim is AMPLITUDE times a log-uniform factor in
-    ``[1 / spread, spread]``, so that a wider spread asks the model about more sizes. ``family``: the domains of the
-    steady samples (:func:`domain_family`, e.g. ``{"max_holes": 4, "notch": 0.25}``;
-    recorded in the config only when not HyPINO's 0-3 holes). ``sample_cache``: a folder
+    ``[1 / spread, spread]``, so that a wider spread asks the model about more sizes.
+    ``family``: the domains of the steady samples (:func:`domain_family`, e.g.
+    ``{"max_holes": 4, "notch": 0.25}``; recorded in the config only when not HyPINO's 0-3 holes). ``sample_cache``: a folder
     where the training samples are kept as they are made (:func:`training_samples`), so
     that an interrupted generation resumes and later runs on the same samples skip it.
     ``balance``: how far the boundary losses give each boundary component (the box, each

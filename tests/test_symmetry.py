@@ -218,7 +218,7 @@ def test_rescaled_training_batches_keep_their_pde_and_reach_the_asked_size():
     assert torch.equal(out["f"][9], batch["f"][9])
     assert torch.allclose(out["rasters"][9], batch["rasters"][9], atol=1e-5)
     # a wider spread (--rescale-spread 3) asks about sizes in [AMPLITUDE / 3, AMPLITUDE * 3]
-    wide = torch.stack([_rescaled(batch, torch.Generator().manual_seed(r), spread=3.0)["derivatives"][manu, :, 0]
-                        .abs().amax(1) for r in range(20)])
+    wide = torch.stack([_rescaled(batch, torch.Generator().manual_seed(r), spread=3.0)["derivatives"]
+                        [manu, :, 0].abs().amax(1) for r in range(20)])
     assert torch.all(wide > AMPLITUDE / 3 - 1e-5) and torch.all(wide < AMPLITUDE * 3 + 1e-5)
     assert wide.min() < AMPLITUDE / 1.25 and wide.max() > AMPLITUDE * 1.25

@@ -84,5 +84,5 @@ def test_normalisation_sweep_scores_each_target_and_restores_the_model(capsys):
                                          family=f).mean()) for p, f in HELDOUT_SETS for s in (0, 1))
     assert np.isclose(out[2.0][1], held, rtol=1e-6)
     assert all(np.isfinite(v).all() for v in out.values()) and out[0.5] != out[2.0]
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0.5 ") or line.startswith("| 2 ")]
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("| 0.5 ", "| 2 "))]
     assert len(rows) == 2
