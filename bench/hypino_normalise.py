@@ -42,7 +42,8 @@ from hypino_problems import NAMES, PROBLEMS, grid_error  # noqa: E402
 
 import pino  # noqa: E402
 from manufactured import random_problem  # noqa: E402
-from pino._hypino import AMPLITUDE, _relative_l2, _validation, load_hypino  # noqa: E402
+from pino._hypino import (AMPLITUDE, _positive_amplitude, _relative_l2, _validation,  # noqa: E402
+                          load_hypino)
 
 PASSES = (0, 1, 2, 3)
 #: the held-out sets of ``--targets``: (physics-only?, domain family), each for seeds 0 and 1
@@ -95,8 +96,11 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
     if a.targets:
-        if any(not v > 0 for v in a.targets):
-            ap.error(f"--targets must be positive, got {a.targets}")
+        try:
+            for v in a.targets:
+                _positive_amplitude(v, "--targets")
+        except ValueError as e:
+            ap.error(str(e))
         sweep(load_hypino(a.model, device="cpu"), a.targets, a.seeds, a.per_kind, a.heldout)
         print(f"\ntotal {time.perf_counter() - t0:.0f} s")
         return

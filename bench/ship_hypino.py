@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pino._hypino import MODELS, heldout_errors, load_hypino  # noqa: E402
+from pino._hypino import MODELS, _positive_amplitude, heldout_errors, load_hypino  # noqa: E402
 
 
 def main(argv=None):
@@ -42,8 +42,11 @@ def main(argv=None):
     ap.add_argument("--amplitude", type=float, default=None,
                     help="max |U| of zero-shot amplitude normalisation (default: the source's)")
     a = ap.parse_args(argv)
-    if a.amplitude is not None and not a.amplitude > 0:
-        ap.error(f"--amplitude must be positive, got {a.amplitude}")
+    if a.amplitude is not None:
+        try:
+            _positive_amplitude(a.amplitude, "--amplitude")
+        except ValueError as e:
+            ap.error(str(e))
     torch.set_num_threads(1)
     model = load_hypino(a.source, device="cpu")
     if a.amplitude is not None:

@@ -578,6 +578,14 @@ class _Block(nn.Module):
         return h + F.gelu(self.norm2(self.conv(h)))
 
 
+def _positive_amplitude(value, where) -> float:
+    """``value`` as a float if it is a finite positive number, else a ValueError naming ``where``."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+            or not (math.isfinite(value) and value > 0)):
+        raise ValueError(f"{where}: amplitude must be a positive number, got {value!r}")
+    return float(value)
+
+
 class HyperNetwork(nn.Module):
     """Rasters (B, 9, R, R) in ``CHANNELS`` order and scaled coefficients (B, 6) -> weights
     of B target PINNs ({name: (B, ...)}, see :class:`TargetPINN`).
@@ -604,7 +612,7 @@ class HyperNetwork(nn.Module):
         super().__init__()
         cfg = _merge(DEFAULT_CONFIG, config)
         self.config = json.loads(json.dumps(cfg))
-        self.amplitude = AMPLITUDE
+        self._amplitude = AMPLITUDE
         R, chans, E, L = cfg["resolution"], list(cfg["channels"]), cfg["embed"], cfg["latent"]
         if R % (2 ** len(chans)):
             raise ValueError(f"HyperNetwork: resolution {R} must be divisible by 2**{len(chans)}")
@@ -709,15 +717,22 @@ class HyperNetwork(nn.Module):
         self.train(was)
         return GeneratedPINNs(self.target, w)
 
+    @property
+    def amplitude(self) -> float:
+        """The max |U| that :meth:`generate_normalised` aims at (a positive number)."""
+        return self._amplitude
+
+    @amplitude.setter
+    def amplitude(self, value):
+        self._amplitude = _positive_amplitude(value, "HyperNetwork.amplitude")
+
     def generate_normalised(self, rasters, coefficients, points, passes=2, amplitude=None):
         """Weights for a batch with amplitude normalisation: the problems are linear, so the
         networks may be generated for all data times ``k`` (B,) and divided by ``k``; each of
         ``passes`` rounds sets ``k`` so that max |U| at ``points`` (B, N, 2) is
         ``amplitude`` (default: the model's :attr:`amplitude`). Forward passes only;
         returns ``(weights, k)`` with the division folded into the output layer."""
-        aim = float(self.amplitude if amplitude is None else amplitude)
-        if not aim > 0:
-            raise ValueError(f"generate_normalised: amplitude must be positive, got {amplitude!r}")
+        aim = self.amplitude if amplitude is None else _positive_amplitude(amplitude, "generate_normalised")
         k = torch.ones(len(rasters), dtype=rasters.dtype, device=rasters.device)
         was = self.training
         self.eval()
@@ -1621,8 +1636,5 @@ def load_hypino(name_or_path="hypino", device=None) -> HyperNetwork:
     dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     load_checkpoint(folder, model, device="cpu")
     model.meta = meta
-    amp = meta.get("amplitude", AMPLITUDE)
-    if not (isinstance(amp, (int, float)) and not isinstance(amp, bool) and amp > 0):
-        raise ValueError(f"{folder}/meta.json: amplitude must be a positive number, got {amp!r}")
-    model.amplitude = float(amp)
+    model.amplitude = _positive_amplitude(meta.get("amplitude", AMPLITUDE), f"{folder}/meta.json")
     return model.to(dev).eval()

@@ -562,8 +562,12 @@ def test_generate_normalised_is_the_scaled_problem_divided_back():
         _, k3 = model.generate_normalised(R, C, P, passes=1, amplitude=2.0)
         assert torch.allclose(k3, 2.0 / size)
         model.amplitude = AMPLITUDE
-        with pytest.raises(ValueError, match="amplitude must be positive"):
-            model.generate_normalised(R, C, P, passes=1, amplitude=0.0)
+        for bad in (0.0, float("inf"), "1.5"):
+            with pytest.raises(ValueError, match="generate_normalised: amplitude must be a positive number"):
+                model.generate_normalised(R, C, P, passes=1, amplitude=bad)
+            with pytest.raises(ValueError, match="HyperNetwork.amplitude: amplitude must be a positive"):
+                model.amplitude = bad
+        assert model.amplitude == AMPLITUDE
     e0 = heldout_errors(model, n=2, seed=3)
     e1 = heldout_errors(model, n=2, seed=3, normalise=1)
     assert e0.shape == e1.shape == (2,) and np.all(np.isfinite(e1)) and not np.allclose(e0, e1)

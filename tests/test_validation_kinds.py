@@ -86,3 +86,13 @@ def test_normalisation_sweep_scores_each_target_and_restores_the_model(capsys):
     assert all(np.isfinite(v).all() for v in out.values()) and out[0.5] != out[2.0]
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("| 0.5 ", "| 2 "))]
     assert len(rows) == 2
+
+
+@pytest.mark.parametrize("argv", [["--targets", "1.2", "-1"], ["--targets", "inf"]])
+def test_normalisation_sweep_refuses_a_bad_target(argv, capsys):
+    """--targets takes positive numbers; anything else is a one-line usage error before any work."""
+    from hypino_normalise import main
+
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "--targets: amplitude must be a positive number" in capsys.readouterr().err
