@@ -96,3 +96,27 @@ def test_normalisation_sweep_refuses_a_bad_target(argv, capsys):
     with pytest.raises(SystemExit):
         main(argv)
     assert "--targets: amplitude must be a positive number" in capsys.readouterr().err
+
+
+def test_model_spec_sets_the_amplitude_and_refuses_a_bad_one(tmp_path):
+    """``MODEL@A`` loads the model with its normalisation target set to A; a bad A is a
+    one-line error that names the spec."""
+    from hypino_kinds import load_spec
+
+    import pino
+
+    (m,) = load_spec("hypino@0.9")
+    assert m.amplitude == 0.9 and pino.load_hypino("hypino").amplitude != 0.9
+    a, b = load_spec("hypino+hypino")
+    assert a.amplitude == b.amplitude == pino.load_hypino("hypino").amplitude
+    for bad in ("hypino@-1", "hypino@x", "hypino@inf"):
+        with pytest.raises(SystemExit, match=f"--models {bad}: the amplitude after '@' must be a positive number"):
+            load_spec(bad)
+
+
+def test_smooth_score_is_the_mean_upper_quartile_of_the_smooth_kinds():
+    from hypino_kinds import SMOOTH, smooth_score
+
+    errs = {k: np.arange(5.0) * (i + 1) for i, k in enumerate(KINDS)}   # 75th percentile: 3 (i + 1)
+    assert SMOOTH == ("holes", "notch", "gauss", "heat")
+    assert smooth_score(errs) == pytest.approx(np.mean([3.0, 6.0, 9.0, 12.0]))    # helm (15) left out
