@@ -237,6 +237,40 @@ def _scaled_values(out, f, xp):
     return out
 
 
+def shift_rasters(rasters, shift):
+    """The rasters (B, C, R, R) of the problems for ``u - shift`` (a number or (B,)): for an
+    equation without a u term the same equation, with Dirichlet data ``g - shift`` and Robin
+    data ``g - alpha shift``; Neumann data, the source and the masks are unchanged.
+
+    >>> r = torch.zeros(1, len(CHANNELS), 4, 4)
+    >>> shift_rasters(r, 0.5).shape
+    torch.Size([1, 9, 4, 4])
+    """
+    c = torch.as_tensor(shift, dtype=rasters.dtype, device=rasters.device).reshape(-1, 1, 1)
+    out = rasters.clone()
+    d, r = out[:, _VALUE["dirichlet_mask"]], out[:, _VALUE["robin_mask"]] * out[:, _VALUE["robin_alpha"]]
+    out[:, _VALUE["dirichlet_value"]] -= c * d
+    out[:, _VALUE["robin_value"]] -= c * r
+    return out
+
+
+def dirichlet_shifts(rasters, coefficients, timed):
+    """``(lo, hi)`` (B,) each: the smallest and largest Dirichlet value of each problem's
+    rasters where a constant shift of u is a symmetry of the problem (steady, no u term,
+    Dirichlet pixels present); 0 elsewhere. Averaging the answers for ``u - lo`` and
+    ``u - hi`` (each plus its shift) puts one boundary at 0 in each, as the training data
+    mostly have it (``shift`` of ``pino.solve``)."""
+    mask = rasters[:, _VALUE["dirichlet_mask"]].flatten(1) > 0
+    val = rasters[:, _VALUE["dirichlet_value"]].flatten(1)
+    big = torch.finfo(val.dtype).max
+    lo = torch.where(mask, val, torch.full_like(val, big)).amin(1)
+    hi = torch.where(mask, val, torch.full_like(val, -big)).amax(1)
+    timed = torch.as_tensor(timed, dtype=torch.bool, device=rasters.device).reshape(-1).expand(len(val))
+    ok = mask.any(1) & (coefficients[:, 0] == 0) & ~timed
+    zero = torch.zeros_like(lo)
+    return torch.where(ok, lo, zero), torch.where(ok, hi, zero)
+
+
 def _as_inputs(items, resolution):
     """Encodings / Samples / SampleRasters -> (rasters (B, C, R, R), coefficients (B, 6))."""
     if isinstance(items, (Encoding, Sample, SampleRasters)):
@@ -1280,7 +1314,8 @@ def _validation(seed, n, resolution, workers=1, physics=False, family=None):
     return hypino_batch(seeds, kinds, resolution, 1024, 16, workers=workers, family=family)
 
 
-def heldout_errors(model, n=8, seed=None, normalise=0, physics=False, symmetrise=False, family=None):
+def heldout_errors(model, n=8, seed=None, normalise=0, physics=False, symmetrise=False, family=None,
+                   shift=False):
     """Zero-shot relative L2 of u (1024 random interior points each) on the first ``n``
     held-out validation problems of the model's training run (``seed``: its training seed
     by default), as a numpy array. What ``val_rel_l2`` of :func:`train_hypino` averages
@@ -1292,6 +1327,7 @@ def heldout_errors(model, n=8, seed=None, normalise=0, physics=False, symmetrise
     answers by default without ``lstsq``, ``refine`` or ``finetune`` (:mod:`pino._symmetry`).
     ``family``: the steady problems' domains drawn from this :func:`domain_family` instead
     of HyPINO's (e.g. ``{"max_holes": 4, "notch": 0.5}``: more holes, L-shapes and slots).
+    ``shift=True``: with constant-shift averaging (``shift`` of ``pino.solve``).
 
     >>> heldout_errors(load_hypino(), n=4)                  # doctest: +SKIP
     array([...])
@@ -1304,15 +1340,16 @@ def heldout_errors(model, n=8, seed=None, normalise=0, physics=False, symmetrise
     was = model.training
     model.eval()
     try:
-        return _relative_l2(model, val, normalise=normalise, symmetrise=symmetrise)
+        return _relative_l2(model, val, normalise=normalise, symmetrise=symmetrise, shift=shift)
     finally:
         model.train(was)
 
 
-def _relative_l2(net, val, chunk=64, normalise=0, symmetrise=False):
+def _relative_l2(net, val, chunk=64, normalise=0, symmetrise=False, shift=False):
     """Per-sample relative L2 of u at the validation points (numpy (n,)); ``symmetrise``:
     of the mean over the symmetries of the square (two for time problems), as
-    ``pino.solve`` makes it."""
+    ``pino.solve`` makes it; ``shift``: also the mean over the two Dirichlet shifts
+    (:func:`dirichlet_shifts`; problems without one get the same answer twice)."""
     errs = []
     mats = symmetries(False) if symmetrise else [np.eye(2)]
     for_time = [any(np.array_equal(M, T) for T in symmetries(True)) for M in mats]
@@ -1322,15 +1359,19 @@ def _relative_l2(net, val, chunk=64, normalise=0, symmetrise=False):
             timed = b["timed"] > 0 if "timed" in b else torch.zeros(len(b["coefficients"]), dtype=torch.bool)
             P = torch.cat([b["interior"], b["boundary"]], 1)
             u = count = 0.0
-            for M, time_ok in zip(mats, for_time):
-                rasters, coefs, PM = moved_inputs(b["rasters"].float(), b["coefficients"], P, M)
-                if normalise:
-                    w, _ = net.generate_normalised(rasters, coefs, PM, normalise)
-                else:
-                    w = net(rasters, coefs)
-                use = (~timed | time_ok).to(P.dtype)[:, None]
-                u = u + use * net.target(PM[:, :b["interior"].shape[1]], w)
-                count = count + use
+            base = b["rasters"].float()
+            for c in (dirichlet_shifts(base, b["coefficients"], timed) if shift else [None]):
+                moved = base if c is None else shift_rasters(base, c)
+                for M, time_ok in zip(mats, for_time):
+                    rasters, coefs, PM = moved_inputs(moved, b["coefficients"], P, M)
+                    if normalise:
+                        w, _ = net.generate_normalised(rasters, coefs, PM, normalise)
+                    else:
+                        w = net(rasters, coefs)
+                    use = (~timed | time_ok).to(P.dtype)[:, None]
+                    val = net.target(PM[:, :b["interior"].shape[1]], w)
+                    u = u + use * (val if c is None else val + c[:, None].to(val.dtype))
+                    count = count + use
             lab = b["labelled"]
             u = u / count * lab
             ex = b["derivatives"][..., 0] * lab

@@ -89,8 +89,8 @@ import fem
 from ._encoding import (DIRICHLET, NEUMANN, ROBIN, _boundary, _check_family,
                         _compiled, _physical_coefficients, _rasterise, encode)
 from ._checkpoint import read_meta
-from ._hypino import (MODELS, GeneratedPINNs, HyperNetwork, _as_inputs, boundary_operator,
-                      load_hypino, point_derivatives)
+from ._hypino import (MODELS, GeneratedPINNs, HyperNetwork, _as_inputs, boundary_operator, dirichlet_shifts,
+                      load_hypino, point_derivatives, shift_rasters)
 from ._lstsq import DEFAULT_WEIGHTS, lstsq_solve, lstsq_system, scaled_svd, svd_solve
 from ._symmetry import Symmetrised, moved_inputs, symmetries
 
@@ -590,7 +590,7 @@ def _resolve_model(model, device):
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def _check_options(refine, lstsq, finetune, h, order, normalise=0, symmetrise=None, dtype=None):
+def _check_options(refine, lstsq, finetune, h, order, normalise=0, symmetrise=None, dtype=None, shift=False):
     for nm, v in (("refine", refine), ("finetune", finetune), ("normalise", normalise)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
             raise ValueError(f"solve_hypino: {nm} must be an integer >= 0, got {v!r}")
@@ -605,34 +605,49 @@ def _check_options(refine, lstsq, finetune, h, order, normalise=0, symmetrise=No
     if dtype is not None and not (isinstance(dtype, str) and dtype in _DTYPES
                                   or isinstance(dtype, torch.dtype) and dtype in _DTYPES.values()):
         raise ValueError(f"solve_hypino: dtype must be None, 'float32' or 'float64', got {dtype!r}")
+    if not isinstance(shift, (bool, np.bool_)):
+        raise ValueError(f"solve_hypino: shift must be True or False, got {shift!r}")
+    if shift and lstsq:
+        raise ValueError("solve_hypino: shift=True cannot be combined with lstsq=True (the "
+                         "least-squares head replaces the generated output layers of one network)")
     if symmetrise and lstsq:
         raise ValueError("solve_hypino: symmetrise=True cannot be combined with lstsq=True (the "
                          "least-squares head replaces the generated output layers of one network); "
                          "leave symmetrise unset")
 
 
-def _generate(model, enc, dtype, ridge, passes=2, symmetrise=False):
+def _generate(model, enc, dtype, ridge, passes=2, symmetrise=False, shift=False):
     """The network generated for ``enc`` (a :class:`PINNModule`), after ``passes`` rounds of
     amplitude normalisation (:meth:`HyperNetwork.generate_normalised`; the scaled data's
     answer divided by the scale); ``symmetrise``: the mean of the networks generated for the
     problem moved by each symmetry of the square (:class:`pino._symmetry.Symmetrised`, one
-    batch). Returns ``(net, k)`` (k: the identity's normalisation factor)."""
+    batch); ``shift``: where a constant is a solution of the equation (steady, no u term),
+    the mean of the answers for ``u - lo`` and ``u - hi`` (each plus its constant), lo and hi
+    the smallest and largest Dirichlet value (:func:`pino._hypino.dirichlet_shifts`).
+    Returns ``(net, k)`` (k: the first network's normalisation factor)."""
     p = next(model.parameters())
     rasters, coefs = _as_inputs(enc, model.resolution)
     mats = symmetries(enc.is_time_dependent) if symmetrise else [np.eye(2)]
+    shifts = [0.0]
+    if shift:
+        lo, hi = (float(v) for v in dirichlet_shifts(rasters, coefs, enc.is_time_dependent))
+        shifts = [lo] if lo == hi else [lo, hi]
     P = torch.as_tensor(np.concatenate([enc.interior, enc.boundary_points]))[None]
-    rasters, coefs, P = (torch.cat(parts) for parts in zip(*(moved_inputs(rasters, coefs, P, M) for M in mats)))
+    parts = [moved_inputs(shift_rasters(rasters, c) if c else rasters, coefs, P, M) for c in shifts for M in mats]
+    rasters, coefs, P = (torch.cat(group) for group in zip(*parts))
     with torch.no_grad():
         w, k = model.generate_normalised(rasters.to(p.device, p.dtype), coefs.to(p.device, p.dtype),
                                          P.to(p.device), passes)
+        w["out.bias"] = w["out.bias"] + torch.as_tensor(np.repeat(shifts, len(mats)), dtype=w["out.bias"].dtype,
+                                                        device=w["out.bias"].device)[:, None]
     gen = GeneratedPINNs(model.target, w)
-    nets = [gen.module(i, ridge=ridge).to(dtype) for i in range(len(mats))]
-    net = nets[0] if len(nets) == 1 else Symmetrised(nets, mats).to(device=p.device, dtype=dtype)
+    nets = [gen.module(i, ridge=ridge).to(dtype) for i in range(len(parts))]
+    net = nets[0] if len(nets) == 1 else Symmetrised(nets, mats * len(shifts)).to(device=p.device, dtype=dtype)
     return net, float(k[0])
 
 
 def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=None, order=1,
-                 seed=0, device=None, normalise=2, symmetrise=None, dtype=None):
+                 seed=0, device=None, normalise=2, symmetrise=None, dtype=None, shift=False):
     """Solve ``problem`` zero-shot with a hypernetwork; returns a :class:`fem.Solution`.
 
     ``model``: a :class:`pino.HyperNetwork`, a checkpoint folder of ``pino train hypino`` or
@@ -668,7 +683,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     where = f"solve_hypino({problem.name!r})" if getattr(problem, "name", None) else "solve_hypino"
     _check_family(problem, where)
     _physical_coefficients(problem, where)
-    _check_options(refine, lstsq, finetune, h, order, normalise, symmetrise, dtype)
+    _check_options(refine, lstsq, finetune, h, order, normalise, symmetrise, dtype, shift)
     # default: on for the plain zero-shot answer only; refining or fine-tuning a mean of
     # eight networks costs up to eight times as much (refine=3: 20-30 s instead of 3 s)
     symmetrise = not (lstsq or finetune or refine) if symmetrise is None else bool(symmetrise)
@@ -683,7 +698,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     timings["encode"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    net, amp = _generate(hyper, enc, dtype, ridge=lstsq, passes=normalise, symmetrise=symmetrise)
+    net, amp = _generate(hyper, enc, dtype, ridge=lstsq, passes=normalise, symmetrise=symmetrise, shift=shift)
     timings["generate"] = time.perf_counter() - t0
     total = NetworkSum([net], [1.0]).to(device=next(net.parameters()).device)
     for p in total.parameters():
