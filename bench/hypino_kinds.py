@@ -130,24 +130,28 @@ def reference(problem, exact):
     return pts, vals
 
 
-def suite(seed=0, per_kind=8):
-    """``{kind: [(problem, points, reference), ...]}``, deterministic from ``seed``."""
+def suite(seed=0, per_kind=8, kinds=KINDS):
+    """``{kind: [(problem, points, reference), ...]}`` of ``kinds``, deterministic from ``seed``
+    (a kind's problems do not depend on which other kinds are asked for)."""
     out = {}
     for i, kind in enumerate(KINDS):
+        if kind not in kinds:
+            continue
         rng = np.random.default_rng([seed, i])
         out[kind] = [(p, *reference(p, e)) for p, e in (draw(kind, rng) for _ in range(per_kind))]
     return out
 
 
-def errors(models, problems):
+def errors(models, problems, **options):
     """``{kind: array of relative L2}`` of the zero-shot answers of a model (or of the mean
-    of the answers of a list of models: an ensemble)."""
+    of the answers of a list of models: an ensemble); ``options`` go to ``pino.solve``."""
     models = models if isinstance(models, list) else [models]
     out = {}
     for kind, items in problems.items():
         errs = []
         for problem, pts, ref in items:
-            val = np.mean([np.asarray(pino.solve(problem, method="hypino", model=m).network(pts), float).ravel()
+            val = np.mean([np.asarray(pino.solve(problem, method="hypino", model=m, **options).network(pts),
+                                      float).ravel()
                            for m in models], axis=0)
             errs.append(np.linalg.norm(val - ref) / np.linalg.norm(ref))
         out[kind] = np.array(errs)

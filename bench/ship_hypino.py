@@ -7,7 +7,9 @@ Copies ``model.safetensors`` and ``meta.json`` (not the optimizer state) and add
 ``trained`` block to the metadata: the training command, the machine, the training time
 (sum of the epoch times in the history), and the zero-shot relative L2 on the first
 ``--heldout`` held-out validation problems of the run (``pino._hypino.heldout_errors``),
-which ``tests/test_hypino.py`` checks the shipped model still reaches. The training log
+which ``tests/test_hypino.py`` checks the shipped model still reaches (for a mean of weights,
+``bench/hypino_soup.py``, the validation numbers are its own, measured here; the training
+time and history stay its first model's). The training log
 (``--log``) is copied beside it. ``--amplitude A`` sets the max |U| that zero-shot amplitude
 normalisation aims at (``meta.json`` key ``amplitude``; default: the source's, else
 :data:`pino._hypino.AMPLITUDE`), chosen with ``bench/hypino_normalise.py --targets`` (the
@@ -56,6 +58,9 @@ def main(argv=None):
     meta["amplitude"] = model.amplitude
     hist = meta.get("history", [])
     last_val = next((h for h in reversed(hist) if "val_rel_l2" in h), {})
+    if "soup" in meta:   # a mean of weights: its own validation numbers, not its first model's
+        v = heldout_errors(model, n=int(meta.get("config", {}).get("n_val", 32)))
+        last_val = {"val_rel_l2": round(float(np.mean(v)), 6), "val_rel_l2_median": round(float(np.median(v)), 6)}
     meta["trained"] = {
         "command": a.command, "machine": a.machine,
         "epochs": meta.get("epoch"), "stopped_early": bool(meta.get("stopped_early", False)),

@@ -1369,8 +1369,8 @@ def _relative_l2(net, val, chunk=64, normalise=0, symmetrise=False, shift=False)
                     else:
                         w = net(rasters, coefs)
                     use = (~timed | time_ok).to(P.dtype)[:, None]
-                    val = net.target(PM[:, :b["interior"].shape[1]], w)
-                    u = u + use * (val if c is None else val + c[:, None].to(val.dtype))
+                    U = net.target(PM[:, :b["interior"].shape[1]], w)
+                    u = u + use * (U if c is None else U + c[:, None].to(U.dtype))
                     count = count + use
             lab = b["labelled"]
             u = u / count * lab

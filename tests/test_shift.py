@@ -86,6 +86,8 @@ def test_shift_leaves_problems_without_the_symmetry_alone_and_refuses_bad_option
 def test_heldout_errors_with_shift_average_the_two_shifted_answers():
     model = _model()
     base = pino.heldout_errors(model, n=6, seed=0, normalise=1, physics=True, symmetrise=False)
+    two_chunks = pino._hypino._relative_l2(model, pino._hypino._validation(0, 6, 32), chunk=4, shift=True)
+    assert np.allclose(two_chunks, pino._hypino._relative_l2(model, pino._hypino._validation(0, 6, 32), shift=True))
     on = pino.heldout_errors(model, n=6, seed=0, normalise=1, physics=True, symmetrise=False, shift=True)
     assert base.shape == on.shape == (6,) and np.all(np.isfinite(on))
     assert not np.allclose(base, on)                        # physics-only problems without a u term move
