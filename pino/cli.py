@@ -59,6 +59,8 @@ def _cmd_solve(args):
         options["lstsq"] = True
     if args.symmetrise is not None:
         options["symmetrise"] = args.symmetrise
+    if args.shift:
+        options["shift"] = True
     start = time.perf_counter()
     try:
         sol = pino.solve(module.problem, method=args.method, **options)
@@ -225,6 +227,9 @@ def parser():
     s.add_argument("--symmetrise", action=argparse.BooleanOptionalAction, default=None,
                    help="method hypino: average over the symmetries of the square "
                         "(default: on unless --lstsq, --refine or --finetune)")
+    s.add_argument("--shift", action="store_true",
+                   help="method hypino: also average over the constant shifts of u to the smallest and "
+                        "largest Dirichlet value (steady equations without a u term)")
     s.add_argument("--finetune", type=int, default=None, help="method hypino: fine-tuning steps")
     s.add_argument("--dtype", choices=("float32", "float64"), default=None,
                    help="method hypino: precision of the networks (default: float64 with --lstsq "

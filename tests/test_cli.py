@@ -117,7 +117,7 @@ def test_shipped_hypernetwork_from_the_command_line(tmp_path, capsys):
     least-squares head (robin.py: a Robin condition on a disk, exact u = 2 - x^2 - y^2)."""
     path = os.path.join(ROOT, "examples", "robin.py")
     errors = {}
-    for extra in ([], ["--lstsq"], ["--dtype", "float64"]):
+    for extra in ([], ["--lstsq"], ["--dtype", "float64"], ["--shift"]):
         args = ["--h", "0.1", "--order", "2"]        # P2 holds the exact quadratic
         assert main(["solve", path, "--method", "hypino", *extra, *args, "-o", str(tmp_path)]) == 0
         out = capsys.readouterr().out
@@ -127,3 +127,6 @@ def test_shipped_hypernetwork_from_the_command_line(tmp_path, capsys):
     # reaches 3e-6; float64 networks give the float32 answer
     assert errors[""] < 0.6 and errors["--lstsq"] < 1e-4, errors
     assert errors["--dtype float64"] == pytest.approx(errors[""], rel=1e-4)
+    assert errors["--shift"] == errors[""]           # no Dirichlet boundary: nothing to shift
+    assert main(["solve", path, "--method", "hypino", "--shift", "--lstsq", "-o", str(tmp_path)]) == 2
+    assert "shift=True cannot be combined with lstsq" in capsys.readouterr().err
