@@ -661,7 +661,10 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     normalisation (0: off); ``symmetrise``: average the networks generated for the problem
     moved by the symmetries of the square (default: True for the plain zero-shot answer,
     False with ``lstsq``, ``refine`` or ``finetune``: a refined or fine-tuned mean of eight
-    networks costs up to eight times as much); ``dtype``: "float32" or "float64", the
+    networks costs up to eight times as much); ``shift``: for a steady equation without a
+    u term, also average the answers for ``u - c`` (Dirichlet data ``g - c``, Robin
+    ``g - alpha c``), c the smallest and the largest Dirichlet value, each plus its c
+    (twice the networks; not with ``lstsq``); ``dtype``: "float32" or "float64", the
     precision the generated networks run in (default: float32 for the zero-shot answer and
     ``refine``, whose weights come from a float32 hypernetwork anyway, so float64 adds cost
     and no accuracy; float64 with ``lstsq`` or ``finetune``, whose solves reach below
@@ -674,7 +677,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     ``stages`` (the same after each stage), ``residual_scales`` (the factors s of the
     refinement rounds), ``refine_factors`` (the factors c of the corrections), ``finetune_info``,
     ``normalise`` and ``data_scale`` (the factor k of the first network's normalisation),
-    ``symmetrise``, ``dtype``.
+    ``symmetrise``, ``shift``, ``dtype``.
     ``sol.network``: exact point values.
 
     >>> sol = solve_hypino(problem, model="runs/hypino", lstsq=True, refine=2)   # doctest: +SKIP
@@ -778,7 +781,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
             "model": getattr(hyper, "meta", {}).get("config", {}).get("model", hyper.config),
             "timings": timings, "residual": stages[-1] | {}, "stages": stages,
             "residual_scales": scales, "refine_factors": factors, "finetune_info": ft_info,
-            "normalise": int(normalise), "data_scale": amp, "symmetrise": symmetrise,
+            "normalise": int(normalise), "data_scale": amp, "symmetrise": symmetrise, "shift": bool(shift),
             "dtype": str(dtype).replace("torch.", "")}
     info["residual"].pop("stage")
     info["residual"].pop("rank", None)

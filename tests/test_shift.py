@@ -59,7 +59,8 @@ def test_the_shifted_answer_moves_exactly_with_a_constant_added_to_the_data():
     one_b = pino.solve(_holes(3, 1.5), method="hypino", model=model, h=0.5, dtype="float64")
     assert not np.allclose(one_b.network(P), one_a.network(P) + 2, atol=1e-2)   # no symmetry without it
     net = a.network.module.nets[0]
-    assert len(net.nets) == 16                              # two shifts x eight symmetries
+    assert len(net.nets) == 16 and a.info["shift"]         # two shifts x eight symmetries
+    assert not one_a.info["shift"]
 
 
 def test_shift_leaves_problems_without_the_symmetry_alone_and_refuses_bad_options():
