@@ -133,6 +133,9 @@ def reference(problem, exact):
 def suite(seed=0, per_kind=8, kinds=KINDS):
     """``{kind: [(problem, points, reference), ...]}`` of ``kinds``, deterministic from ``seed``
     (a kind's problems do not depend on which other kinds are asked for)."""
+    unknown = set(kinds) - set(KINDS)
+    if unknown:
+        raise ValueError(f"suite: unknown kinds {sorted(unknown)}; choose from {', '.join(KINDS)}")
     out = {}
     for i, kind in enumerate(KINDS):
         if kind not in kinds:
@@ -162,7 +165,10 @@ def load_spec(spec):
     """The models of ``"A+B@1.2"``-style specs: ``+`` joins an ensemble, ``@A`` sets each
     one's ``amplitude`` (a positive number)."""
     name, _, amp = spec.partition("@")
-    models = [load_hypino(m, device="cpu") for m in name.split("+")]
+    try:
+        models = [load_hypino(m, device="cpu") for m in name.split("+")]
+    except ValueError as exc:
+        raise SystemExit(f"--models {spec}: {exc}") from None
     if amp:
         try:
             value = _positive_amplitude(float(amp), f"--models {spec}")

@@ -112,6 +112,8 @@ def test_model_spec_sets_the_amplitude_and_refuses_a_bad_one(tmp_path):
     for bad in ("hypino@-1", "hypino@x", "hypino@inf"):
         with pytest.raises(SystemExit, match=f"--models {bad}: the amplitude after '@' must be a positive number"):
             load_spec(bad)
+    with pytest.raises(SystemExit, match="--models nowhere@1.2: no hypernetwork 'nowhere'"):
+        load_spec("nowhere@1.2")
 
 
 def test_smooth_score_is_the_mean_upper_quartile_of_the_smooth_kinds():
