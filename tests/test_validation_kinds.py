@@ -122,3 +122,26 @@ def test_smooth_score_is_the_mean_upper_quartile_of_the_smooth_kinds():
     errs = {k: np.arange(5.0) * (i + 1) for i, k in enumerate(KINDS)}   # 75th percentile: 3 (i + 1)
     assert SMOOTH == ("holes", "notch", "gauss", "heat")
     assert smooth_score(errs) == pytest.approx(np.mean([3.0, 6.0, 9.0, 12.0]))    # helm (15) left out
+
+
+def test_shift_bench_compares_the_same_problems_off_and_on(capsys):
+    """bench/hypino_shift.py: the held-out sums off and on are those pino.heldout_errors gives
+    without and with ``shift``, and the holes rows score the same problems both ways."""
+    import torch
+
+    import pino
+    from hypino_normalise import HELDOUT_SETS
+    from hypino_shift import compare
+    from pino._hypino import HyperNetwork
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = HyperNetwork({"channels": [8, 8, 8, 8], "latent": 16, "embed": 16, "groups": 4}).eval()
+    out = compare(model, seeds=(0,), per_kind=2, heldout=2)
+    off, on = out[0]
+    assert off.shape == on.shape == (2,) and not np.allclose(off, on)   # holes problems move
+    for i, shift in enumerate((False, True)):
+        held = sum(float(pino.heldout_errors(model, n=2, seed=s, normalise=2, symmetrise=True, physics=p,
+                                             family=f, shift=shift).mean()) for p, f in HELDOUT_SETS for s in (0, 1))
+        assert np.isclose(out["held-out"][i], held, rtol=1e-6)
+    assert "| holes, seed 0 (2) |" in capsys.readouterr().out
