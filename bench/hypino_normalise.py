@@ -51,16 +51,27 @@ HELDOUT_SETS = [(False, None), (True, None), (False, {"max_holes": 4}), (True, {
                 (True, {"max_holes": 4, "zero_source": 1.0})]
 
 
+def heldout_sets(model, heldout=96):
+    """The ten held-out sets (:data:`HELDOUT_SETS`, validation seeds 0 and 1; the physics-only
+    ones are FEM solves), built once, on the model's device."""
+    dev = next(model.parameters()).device
+    return [{k: v.to(dev) for k, v in _validation(s, heldout, model.resolution, physics=phys,
+                                                  family=fam).items()}
+            for phys, fam in HELDOUT_SETS for s in (0, 1)]
+
+
+def heldout_sum(model, sets, shift=False):
+    """The sum over ``sets`` of the mean relative L2, normalised and symmetrised as
+    ``pino.solve`` (``shift``: with constant-shift averaging too)."""
+    return sum(float(_relative_l2(model, v, normalise=2, symmetrise=True, shift=shift).mean()) for v in sets)
+
+
 def sweep(model, targets, seeds=(0, 1), per_kind=16, heldout=96):
     """Print the kinds medians, scores and held-out sum of ``model`` at each normalisation
     target (markdown rows); returns ``{target: (mean score, held-out sum)}``. The model's
     own ``amplitude`` is restored afterwards."""
     suites = {s: hypino_kinds.suite(s, per_kind) for s in seeds}
-    dev = next(model.parameters()).device
-    # the held-out sets once (those of pino.heldout_errors; the physics-only ones are FEM solves)
-    held_sets = [{k: v.to(dev) for k, v in _validation(s, heldout, model.resolution, physics=phys,
-                                                       family=fam).items()}
-                 for phys, fam in HELDOUT_SETS for s in (0, 1)]
+    held_sets = heldout_sets(model, heldout)      # once (those of pino.heldout_errors)
     kinds = hypino_kinds.KINDS
     print("| amplitude | " + " | ".join(f"{k} (seeds {', '.join(map(str, seeds))})" for k in kinds)
           + " | score per seed | mean score | held-out sum |")
@@ -72,7 +83,7 @@ def sweep(model, targets, seeds=(0, 1), per_kind=16, heldout=96):
         med = {s: {k: float(np.median(v)) for k, v in hypino_kinds.errors(model, suites[s]).items()}
                for s in seeds}
         scores = [float(np.mean(list(med[s].values()))) for s in seeds]
-        held = sum(float(_relative_l2(model, v, normalise=2, symmetrise=True).mean()) for v in held_sets)
+        held = heldout_sum(model, held_sets)
         out[a] = (float(np.mean(scores)), held)
         print(f"| {a:g} | " + " | ".join(" / ".join(f"{med[s][k]:.3f}" for s in seeds) for k in kinds)
               + f" | {' / '.join(f'{v:.4f}' for v in scores)} | {out[a][0]:.4f} | {held:.3f} |", flush=True)

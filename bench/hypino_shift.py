@@ -31,9 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import hypino_kinds  # noqa: E402
-from hypino_normalise import HELDOUT_SETS  # noqa: E402
-
-from pino._hypino import _relative_l2, _validation  # noqa: E402
+from hypino_normalise import heldout_sets, heldout_sum  # noqa: E402
 
 
 def compare(model, seeds=(2, 3), per_kind=32, heldout=96):
@@ -54,13 +52,9 @@ def compare(model, seeds=(2, 3), per_kind=32, heldout=96):
         print(f"| holes, seed {seed} ({per_kind}) | " + " | ".join(f"{b:.4f} ({a:.4f}-{c:.4f})" for a, b, c in q)
               + f" | {int((res[1] < res[0]).sum())} of {len(res[0])} | {secs[0]:.0f} / {secs[1]:.0f} |", flush=True)
         out[seed] = tuple(res)
-    held = [0.0, 0.0]
     t0 = time.perf_counter()
-    for phys, fam in HELDOUT_SETS:
-        for s in (0, 1):
-            val = _validation(s, heldout, model.resolution, physics=phys, family=fam)
-            for i, on in enumerate((False, True)):
-                held[i] += float(_relative_l2(model, val, normalise=2, symmetrise=True, shift=on).mean())
+    sets = heldout_sets(model, heldout)
+    held = [heldout_sum(model, sets, shift=on) for on in (False, True)]
     print(f"| held-out sum (ten sets of {heldout}) | {held[0]:.4f} | {held[1]:.4f} | | "
           f"{time.perf_counter() - t0:.0f} (both) |", flush=True)
     out["held-out"] = tuple(held)

@@ -53,14 +53,17 @@ def main(argv=None):
     model = load_hypino(a.source, device="cpu")
     if a.amplitude is not None:
         model.amplitude = a.amplitude
-    errors = heldout_errors(model, n=a.heldout)
+    n_val = int(model.meta.get("config", {}).get("n_val", 32))
+    # per problem, so the record's first --heldout are the validation set's first ones
+    errors = heldout_errors(model, n=max(a.heldout, n_val) if "soup" in model.meta else a.heldout)
     meta = dict(model.meta)
     meta["amplitude"] = model.amplitude
     hist = meta.get("history", [])
     last_val = next((h for h in reversed(hist) if "val_rel_l2" in h), {})
     if "soup" in meta:   # a mean of weights: its own validation numbers, not its first model's
-        v = heldout_errors(model, n=int(meta.get("config", {}).get("n_val", 32)))
+        v = errors[:n_val]
         last_val = {"val_rel_l2": round(float(np.mean(v)), 6), "val_rel_l2_median": round(float(np.median(v)), 6)}
+    errors = errors[:a.heldout]
     meta["trained"] = {
         "command": a.command, "machine": a.machine,
         "epochs": meta.get("epoch"), "stopped_early": bool(meta.get("stopped_early", False)),
