@@ -44,6 +44,7 @@ BOUNDS = {"u": 10.0, "std": 0.1, "derivative": 1e4, "f": 1e4}
 _BOX = ((-1.0, -1.0), (1.0, 1.0))
 _OUTER = ("left", "right", "bottom", "top")
 _COND = ("dirichlet", "neumann", "robin")
+_PLAIN = 0x706C61   # the key of the plain-problem draw's stream
 
 # ---------------------------------------------------------------------------------------
 # expression trees with second-order forward mode
@@ -753,7 +754,8 @@ def mixed_kind(seed, heat=None) -> str:
 
 
 def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_tries=200,
-                   max_holes=3, notch=0.0, zero_source=0.0, heat=None, decay=0.0, bumps=0.0) -> Sample:
+                   max_holes=3, notch=0.0, zero_source=0.0, heat=None, decay=0.0, bumps=0.0,
+                   plain=0.0) -> Sample:
     """One random :class:`Sample`, the same for the same ``seed`` (an int or a tuple of
     ints) and options. ``kind``: "elliptic", "heat", "wave", "physics" or "mixed" (drawn
     with the weights ``MIX``: half manufactured, half physics-only). Steady domains are the
@@ -766,6 +768,10 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
     solution is a sum of free modes without a source (:func:`heat_modes`) rather than a
     random composition. ``bumps``: the probability that a physics-only sample with a
     source has a sum of 1-4 Gaussian bumps (:func:`gaussian_bumps`) instead of a polynomial.
+    ``plain``: the probability that a physics-only sample is a plain Poisson problem
+    (``k Δu``, one k of either sign; Dirichlet data on every boundary, the four sides of the
+    box sharing one datum half of the time), the problem users write most and that the
+    random operators and conditions above draw almost never.
 
     >>> s = random_problem(0, kind="elliptic", n_interior=200, n_boundary=50)
     >>> s.f.shape, s.g.shape, s.derivatives.shape
@@ -778,7 +784,8 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
             raise ValueError(f"random_problem: {name} must be a positive integer, got {n!r}")
     if isinstance(max_holes, bool) or not isinstance(max_holes, (int, np.integer)) or not 0 <= max_holes <= 6:
         raise ValueError(f"random_problem: max_holes must be an integer in 0..6, got {max_holes!r}")
-    for name, p in (("notch", notch), ("zero_source", zero_source), ("decay", decay), ("bumps", bumps)):
+    for name, p in (("notch", notch), ("zero_source", zero_source), ("decay", decay), ("bumps", bumps),
+                    ("plain", plain)):
         if isinstance(p, bool) or not (isinstance(p, (int, float, np.floating)) and 0.0 <= p <= 1.0):
             raise ValueError(f"random_problem: {name} is a probability in [0, 1], got {p!r}")
     mix_weights(heat)   # its check
@@ -805,8 +812,15 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
         reaction = coef[0] * -np.sign(coef[3]) > 0
         conds = _conditions(rng, _OUTER, [h[2] for h in holes], anchored=reaction)
         if physics:
+            shared = False
+            side = np.random.default_rng(seed_key + (_PLAIN,))   # its own stream: the other samples
+            if plain > 0 and side.random() < plain:             # are those drawn without the option
+                coef = np.zeros(6)
+                coef[3] = coef[4] = side.choice((-1.0, 1.0)) * side.uniform(0.2, 2.0)
+                conds = {tag: ("dirichlet", 0.0) for tag in conds}
+                shared = bool(side.random() < 0.5)
             return _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags, float(zero_source),
-                                   float(bumps))
+                                   float(bumps), shared)
 
     kinds = np.array([conds[tg][0] for tg in tags], dtype=str)
     alpha = np.array([conds[tg][1] for tg in tags])
@@ -845,10 +859,11 @@ def source_values(source, bumps, x, y, exp=np.exp):
     return f
 
 
-def _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags, zero_source=0.0, bumps=0.0):
+def _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags, zero_source=0.0, bumps=0.0,
+                    shared_outer=False):
     """Constant or quadratic source (none with probability ``zero_source``; else with
-    probability ``bumps`` Gaussian bumps instead), constant or linear boundary data; no
-    exact solution."""
+    probability ``bumps`` Gaussian bumps instead), constant or linear boundary data (with
+    ``shared_outer``, the four sides of the box take the first side's); no exact solution."""
     source = np.zeros(6)
     source[0] = rng.uniform(-5, 5)
     if rng.random() < 0.5:
@@ -867,6 +882,9 @@ def _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags, zero_sourc
         if kind == "dirichlet" and rng.random() < 0.5:
             g[1:] = rng.uniform(-0.5, 0.5, 2)
         data[tag] = tuple(float(v) for v in g)
+    if shared_outer:
+        for tag in _OUTER[1:]:
+            data[tag] = data[_OUTER[0]]
     f = source_values(source, blobs, X[:, 0], X[:, 1])
     G = np.array([data[tg] for tg in tags]).reshape(-1, 3)
     g = G[:, 0] + G[:, 1] * B[:, 0] + G[:, 2] * B[:, 1]

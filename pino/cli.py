@@ -140,11 +140,12 @@ def _json_option(text, flag="--config", example='{"channels": [32, 64, 96, 128],
 
 
 def _family(args):
-    """The --max-holes / --notch / --zero-source / --heat / --decay / --bumps options as
+    """The --max-holes / --notch / --zero-source / --heat / --decay / --bumps / --plain options as
     train_hypino's ``family`` (None: HyPINO's)."""
     got = {k: v for k, v in (("max_holes", args.max_holes), ("notch", args.notch),
                              ("zero_source", args.zero_source), ("heat", args.heat),
-                             ("decay", args.decay), ("bumps", args.bumps)) if v is not None}
+                             ("decay", args.decay), ("bumps", args.bumps), ("plain", args.plain))
+           if v is not None}
     return got or None
 
 
@@ -187,6 +188,7 @@ def _cmd_train(args):
                                       ("--max-holes", args.max_holes), ("--notch", args.notch),
                                       ("--zero-source", args.zero_source), ("--heat", args.heat),
                                       ("--decay", args.decay), ("--bumps", args.bumps),
+                                      ("--plain", args.plain),
                                       ("--sample-cache", args.sample_cache),
                                       ("--loss-weights", args.loss_weights),
                                       ("--balance", args.balance),
@@ -314,7 +316,9 @@ def parser():
             ("--decay", "the probability that a heat sample is free decay without a source (sums of "
                         "decaying modes) instead of a random composition (default 0)"),
             ("--bumps", "the probability that a physics-only sample with a source gets 1-4 Gaussian "
-                        "bumps instead of a polynomial (localised sources; default 0)")):
+                        "bumps instead of a polynomial (localised sources; default 0)"),
+            ("--plain", "the probability that a physics-only sample is a plain Poisson problem, k times "
+                        "the Laplacian with Dirichlet data on every boundary (default 0)")):
         tr.add_argument(flag, type=float, default=None, help="hypino: " + text)
     tr.add_argument("--sample-cache", default=None,
                     help="hypino: keep the training samples in this folder as they are made; "

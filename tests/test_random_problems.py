@@ -351,7 +351,7 @@ def test_family_options_are_checked():
         random_problem(0, notch=1.5)
     with pytest.raises(ValueError, match="zero_source"):
         random_problem(0, zero_source=-0.1)
-    for name in ("notch", "zero_source", "decay", "bumps"):     # probabilities, not switches
+    for name in ("notch", "zero_source", "decay", "bumps", "plain"):     # probabilities, not switches
         for bad in (True, 1.5, "0.5"):
             with pytest.raises(ValueError, match=f"{name} is a probability"):
                 random_problem(0, **{name: bad})
@@ -409,6 +409,40 @@ def test_bumps_draw_gaussian_sources_for_physics_samples():
     assert gaussian_bumps(np.random.default_rng(1), 3).shape == (3, 4)
     e = random_problem(1, "elliptic", n_interior=30, n_boundary=30)
     assert np.array_equal(e.f, random_problem(1, "elliptic", n_interior=30, n_boundary=30, bumps=1.0).f)
+
+
+def test_plain_draws_poisson_problems_with_dirichlet_data_everywhere():
+    """``plain=p``: about that share of the physics-only samples is ``k Δu = f`` with
+    Dirichlet data on every boundary, the box's four sides sharing one datum about half of
+    those times; g is the data at the points, the sympy Problem is that Poisson problem, the
+    points and the other samples are those drawn without the option, and manufactured samples
+    never change."""
+    got = shared = 0
+    n = 80
+    for s in range(n):
+        a = random_problem(s, "physics", n_interior=30, n_boundary=40, max_holes=4)
+        c = random_problem(s, "physics", n_interior=30, n_boundary=40, max_holes=4, plain=0.5)
+        assert np.array_equal(a.interior, c.interior) and np.array_equal(a.boundary, c.boundary)
+        assert np.array_equal(a.source, c.source)
+        if np.array_equal(a.coefficients, c.coefficients) and a.conditions == c.conditions:
+            assert np.array_equal(a.f, c.f) and np.array_equal(a.g, c.g)
+            continue
+        got += 1
+        k = c.coefficients[3]
+        assert 0.2 <= abs(k) <= 2.0 and c.coefficients[4] == k and not c.coefficients[[0, 1, 2, 5]].any()
+        assert {v for v in c.conditions.values()} == {("dirichlet", 0.0)}
+        assert set(c.conditions) == {"left", "right", "bottom", "top"} | {h[2] for h in c.holes}
+        G = np.array([c.boundary_data[tg] for tg in c.tags])
+        assert np.allclose(c.g, G[:, 0] + G[:, 1] * c.boundary[:, 0] + G[:, 2] * c.boundary[:, 1])
+        sides = {c.boundary_data[tg] for tg in ("left", "right", "bottom", "top")}
+        shared += len(sides) == 1
+        if got == 1:                               # the Problem through sympy: k (u_xx + u_yy) = f
+            eq = c.problem().equation
+            lap = sp.simplify(eq.subs(M.u, X**2 + Y**2).doit() - eq.subs(M.u, 0).doit())
+            assert abs(float(lap) - 4 * k) < 1e-9
+    assert 0.3 * n <= got <= 0.7 * n and 0.25 * got <= shared <= 0.75 * got
+    e = random_problem(1, "elliptic", n_interior=30, n_boundary=30)
+    assert np.array_equal(e.f, random_problem(1, "elliptic", n_interior=30, n_boundary=30, plain=1.0).f)
 
 
 # ---- the share of heat problems --------------------------------------------------------
