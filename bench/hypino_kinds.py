@@ -3,6 +3,7 @@
     python bench/hypino_kinds.py --models hypino runs/hypino27 [--per-kind 8] [--seed 0]
     python bench/hypino_kinds.py --models hypino+runs/hypino22      # the mean of two answers
     python bench/hypino_kinds.py --models runs/hypino37@1.2 hypino  # a model at another amplitude
+    python bench/hypino_kinds.py --by-holes runs/k_s2.npz 2 --by-holes runs/k_s3.npz 3 --per-kind 32
 
 A validation set for choosing between models that is closer to what the seven ask than the
 held-out manufactured problems are, while keeping the seven out of the choice. Each kind
@@ -30,6 +31,8 @@ is the worst of their four smooth problems, poisson_C, poisson_L, poisson_G and 
 helmholtz, helmholtz_G and wave sit far above 0.1; and single instances have sat above their
 kinds' medians). ``MODEL@A`` evaluates a model with its normalisation target (``amplitude``)
 set to A; ``--save FILE.npz`` keeps every problem's error (key ``MODEL|kind``).
+``--by-holes FILE SEED`` (repeatable; the ``--per-kind`` of those runs) reads saved errors
+instead and prints each model's median ``holes`` error by the number of disks.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fem  # noqa: E402
 import pino  # noqa: E402
-from geometries import Disk, Interval, Rectangle  # noqa: E402
+from geometries import Difference, Disk, Interval, Rectangle  # noqa: E402
 from hypino_problems import exact_values, problem_grid  # noqa: E402
 from manufactured import Dirichlet, Problem, laplacian, t, u, x, y  # noqa: E402
 from pino._hypino import _positive_amplitude, load_hypino  # noqa: E402
@@ -180,6 +183,44 @@ def load_spec(spec):
     return models
 
 
+def hole_counts(seed, per_kind):
+    """The number of disks of each ``holes`` problem of ``suite(seed, per_kind)`` (drawn again,
+    no references)."""
+    rng = np.random.default_rng([seed, KINDS.index("holes")])
+    counts = []
+    for _ in range(per_kind):
+        d, k = draw("holes", rng)[0].domain, 0
+        while isinstance(d, Difference):
+            d, k = d.a, k + 1
+        counts.append(k)
+    return np.array(counts)
+
+
+def by_holes(runs, per_kind):
+    """``{model: {disks: median holes error}}`` over saved runs ``[(npz file, seed), ...]``."""
+    counts, errs = [], {}
+    for path, seed in runs:
+        try:
+            z = np.load(path)
+        except OSError as exc:
+            raise SystemExit(f"--by-holes {path}: cannot read it ({exc}); give a file of --save") from None
+        counts.append(hole_counts(int(seed), per_kind))
+        for key in z.files:
+            model, _, kind = key.rpartition("|")
+            if kind == "holes":
+                if len(z[key]) != per_kind:
+                    raise SystemExit(f"--by-holes {path}: {len(z[key])} holes problems, not --per-kind "
+                                     f"{per_kind}; give the --per-kind of that run")
+                errs.setdefault(model, {})[path] = z[key]
+    H = np.concatenate(counts)
+    out = {}
+    for model, got in errs.items():
+        if len(got) == len(runs):
+            E = np.concatenate([got[path] for path, _ in runs])
+            out[model] = {int(k): float(np.median(E[H == k])) for k in np.unique(H)}
+    return out
+
+
 def smooth_score(errs):
     """Mean of the 75th percentiles of the smooth kinds (:data:`SMOOTH`)."""
     return float(np.mean([np.percentile(errs[k], 75) for k in SMOOTH]))
@@ -192,7 +233,19 @@ def main(argv=None):
     ap.add_argument("--per-kind", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save", default=None, help="npz file for every problem's error")
+    ap.add_argument("--by-holes", nargs=2, action="append", metavar=("FILE", "SEED"),
+                    help="read a --save file of that seed; print medians by number of disks")
     a = ap.parse_args(argv)
+    if a.by_holes:
+        table = by_holes(a.by_holes, a.per_kind)
+        if not table:
+            raise SystemExit("--by-holes: no model has holes errors in every file given")
+        ks = sorted(next(iter(table.values())))
+        print("| model | " + " | ".join(f"{k} disk{'s' * (k > 1)}" for k in ks) + " |")
+        print("|---|" + "---|" * len(ks))
+        for model, med in table.items():
+            print(f"| {model} | " + " | ".join(f"{med[k]:.3f}" for k in ks) + " |")
+        return
     torch.set_num_threads(a.threads)
     loaded = [load_spec(name) for name in a.models]      # bad specs fail before the suite is built
     t0 = time.perf_counter()

@@ -145,3 +145,29 @@ def test_shift_bench_compares_the_same_problems_off_and_on(capsys):
                                              family=f, shift=shift).mean()) for p, f in HELDOUT_SETS for s in (0, 1))
         assert np.isclose(out["held-out"][i], held, rtol=1e-6)
     assert "| holes, seed 0 (2) |" in capsys.readouterr().out
+
+
+def test_errors_by_number_of_holes_read_from_saved_runs(tmp_path, capsys):
+    """``--by-holes``: the disk counts are those of the drawn domains, and each model's median
+    over the saved files is taken per count (a model missing from a file is left out)."""
+    from hypino_kinds import by_holes, hole_counts, main
+    counts = hole_counts(5, 12)
+    rng = np.random.default_rng([5, KINDS.index("holes")])
+    for k in counts:
+        text = repr(draw("holes", rng)[0].domain)
+        assert 1 <= k <= 4 and text.count("Disk(") == k
+    errs = counts * 0.01 + 0.001                  # error = 0.01 x disks: medians are known
+    np.savez(tmp_path / "a.npz", **{"m@1.2|holes": errs, "m@1.2|gauss": errs * 0, "only@1|holes": errs})
+    np.savez(tmp_path / "b.npz", **{"m@1.2|holes": errs + 1})
+    got = by_holes([(str(tmp_path / "a.npz"), 5), (str(tmp_path / "b.npz"), 5)], 12)
+    assert set(got) == {"m@1.2"}
+    for k, med in got["m@1.2"].items():
+        both = np.concatenate([errs[counts == k], errs[counts == k] + 1])
+        assert med == pytest.approx(np.median(both))
+    main(["--by-holes", str(tmp_path / "a.npz"), "5", "--per-kind", "12"])
+    out = capsys.readouterr().out
+    assert "| only@1 |" in out and "| m@1.2 |" in out
+    with pytest.raises(SystemExit, match="per-kind"):
+        by_holes([(str(tmp_path / "a.npz"), 5)], 10)
+    with pytest.raises(SystemExit, match="cannot read"):
+        by_holes([(str(tmp_path / "missing.npz"), 5)], 12)
