@@ -813,8 +813,9 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
         conds = _conditions(rng, _OUTER, [h[2] for h in holes], anchored=reaction)
         if physics:
             shared = False
-            side = np.random.default_rng(seed_key + (_PLAIN,))   # its own stream: the other samples
-            if plain > 0 and side.random() < plain:             # are those drawn without the option
+            # its own stream: the other samples are exactly those drawn without the option
+            side = np.random.default_rng(seed_key + (_PLAIN,)) if plain > 0 else None
+            if side is not None and side.random() < plain:
                 coef = np.zeros(6)
                 coef[3] = coef[4] = side.choice((-1.0, 1.0)) * side.uniform(0.2, 2.0)
                 conds = {tag: ("dirichlet", 0.0) for tag in conds}
