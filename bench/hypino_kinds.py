@@ -204,14 +204,19 @@ def by_holes(runs, per_kind):
             z = np.load(path)
         except OSError as exc:
             raise SystemExit(f"--by-holes {path}: cannot read it ({exc}); give a file of --save") from None
-        counts.append(hole_counts(int(seed), per_kind))
+        try:
+            seed = int(seed)
+        except ValueError:
+            raise SystemExit(f"--by-holes {path} {seed}: the seed must be an integer (the --seed of that run)") from None
+        counts.append(hole_counts(seed, per_kind))
         for key in z.files:
             model, _, kind = key.rpartition("|")
             if kind == "holes":
-                if len(z[key]) != per_kind:
-                    raise SystemExit(f"--by-holes {path}: {len(z[key])} holes problems, not --per-kind "
+                v = z[key]
+                if len(v) != per_kind:
+                    raise SystemExit(f"--by-holes {path}: {len(v)} holes problems, not --per-kind "
                                      f"{per_kind}; give the --per-kind of that run")
-                errs.setdefault(model, {})[path] = z[key]
+                errs.setdefault(model, {})[path] = v
     H = np.concatenate(counts)
     out = {}
     for model, got in errs.items():

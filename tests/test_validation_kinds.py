@@ -171,3 +171,5 @@ def test_errors_by_number_of_holes_read_from_saved_runs(tmp_path, capsys):
         by_holes([(str(tmp_path / "a.npz"), 5)], 10)
     with pytest.raises(SystemExit, match="cannot read"):
         by_holes([(str(tmp_path / "missing.npz"), 5)], 12)
+    with pytest.raises(SystemExit, match="seed must be an integer"):
+        by_holes([(str(tmp_path / "a.npz"), "two")], 12)
