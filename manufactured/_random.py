@@ -755,7 +755,7 @@ def mixed_kind(seed, heat=None) -> str:
 
 def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_tries=200,
                    max_holes=3, notch=0.0, zero_source=0.0, heat=None, decay=0.0, bumps=0.0,
-                   plain=0.0) -> Sample:
+                   plain=0.0, reaction=0.0) -> Sample:
     """One random :class:`Sample`, the same for the same ``seed`` (an int or a tuple of
     ints) and options. ``kind``: "elliptic", "heat", "wave", "physics" or "mixed" (drawn
     with the weights ``MIX``: half manufactured, half physics-only). Steady domains are the
@@ -771,7 +771,10 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
     ``plain``: the probability that a physics-only sample is a plain Poisson problem
     (``k Δu``, one k of either sign; Dirichlet data on every boundary, the four sides of the
     box sharing one datum half of the time), the problem users write most and that the
-    random operators and conditions above draw almost never.
+    random operators and conditions above draw almost never. ``reaction``: the probability
+    that a plain problem also has a reaction term, ``k Δu - sign(k) c u`` with ``c / |k|``
+    log-uniform in [0.1, 64] (the coercive sign; coefficients scaled to at most 2), so that
+    plain problems do not all lack the u term.
 
     >>> s = random_problem(0, kind="elliptic", n_interior=200, n_boundary=50)
     >>> s.f.shape, s.g.shape, s.derivatives.shape
@@ -785,7 +788,7 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
     if isinstance(max_holes, bool) or not isinstance(max_holes, (int, np.integer)) or not 0 <= max_holes <= 6:
         raise ValueError(f"random_problem: max_holes must be an integer in 0..6, got {max_holes!r}")
     for name, p in (("notch", notch), ("zero_source", zero_source), ("decay", decay), ("bumps", bumps),
-                    ("plain", plain)):
+                    ("plain", plain), ("reaction", reaction)):
         if isinstance(p, bool) or not (isinstance(p, (int, float, np.floating)) and 0.0 <= p <= 1.0):
             raise ValueError(f"random_problem: {name} is a probability in [0, 1], got {p!r}")
     mix_weights(heat)   # its check
@@ -809,8 +812,8 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
         domain = _domain(holes)
         X = domain.sample_interior(n_interior, seed=_seed_int(rng))
         B, N, tags = _sample_boundary(holes, n_boundary, rng)
-        reaction = coef[0] * -np.sign(coef[3]) > 0
-        conds = _conditions(rng, _OUTER, [h[2] for h in holes], anchored=reaction)
+        anchored = coef[0] * -np.sign(coef[3]) > 0
+        conds = _conditions(rng, _OUTER, [h[2] for h in holes], anchored=anchored)
         if physics:
             shared = False
             # its own stream: the other samples are exactly those drawn without the option
@@ -820,6 +823,9 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
                 coef[3] = coef[4] = side.choice((-1.0, 1.0)) * side.uniform(0.2, 2.0)
                 conds = {tag: ("dirichlet", 0.0) for tag in conds}
                 shared = bool(side.random() < 0.5)
+                if reaction > 0 and side.random() < reaction:   # no draw at 0: plain samples unchanged
+                    coef[0] = -coef[3] * np.exp(side.uniform(np.log(0.1), np.log(64.0)))
+                    coef *= min(1.0, 2.0 / abs(coef[0]))
             return _physics_sample(rng, seed_key, coef, holes, conds, X, B, N, tags, float(zero_source),
                                    float(bumps), shared)
 

@@ -955,9 +955,10 @@ def domain_family(family=None) -> dict:
     no source), ``heat`` (the share of heat problems, :func:`manufactured.mix_weights`),
     ``decay`` (the probability that a heat problem is free decay without a source,
     :func:`manufactured.heat_modes`), ``bumps`` (the probability that a physics-only
-    source is Gaussian bumps, :func:`manufactured.gaussian_bumps`) and/or ``plain`` (the
+    source is Gaussian bumps, :func:`manufactured.gaussian_bumps`), ``plain`` (the
     probability that a physics-only sample is a plain Poisson problem with Dirichlet data
-    everywhere), defaults left out so
+    everywhere) and/or ``reaction`` (the probability that a plain problem also has a
+    coercive u term), defaults left out so
     that equal families compare equal.
 
     >>> domain_family({"max_holes": 4, "notch": 0.25})
@@ -968,13 +969,13 @@ def domain_family(family=None) -> dict:
     if family is None:
         return {}
     if not isinstance(family, dict) or set(family) - {"max_holes", "notch", "zero_source", "heat", "decay",
-                                                      "bumps", "plain"}:
+                                                      "bumps", "plain", "reaction"}:
         raise ValueError(f"domain family must be a dict with keys 'max_holes', 'notch', "
-                         f"'zero_source', 'heat', 'decay', 'bumps' and/or 'plain', got {family!r}")
+                         f"'zero_source', 'heat', 'decay', 'bumps', 'plain' and/or 'reaction', got {family!r}")
     try:
         random_problem(0, "physics", n_interior=1, n_boundary=1, **family)   # its checks
     except ValueError as exc:
-        raise ValueError(f"domain family (train hypino --max-holes / --notch / --zero-source / --heat / --decay / --bumps / --plain): "
+        raise ValueError(f"domain family (train hypino --max-holes / --notch / --zero-source / --heat / --decay / --bumps / --plain / --reaction): "
                          f"{str(exc).removeprefix('random_problem: ')}") from None
     out = {}
     if int(family.get("max_holes", 3)) != 3:
@@ -985,7 +986,7 @@ def domain_family(family=None) -> dict:
         out["zero_source"] = float(family["zero_source"])
     if family.get("heat") is not None and float(family["heat"]) != mix_weights()["heat"]:
         out["heat"] = float(family["heat"])
-    for key in ("decay", "bumps", "plain"):
+    for key in ("decay", "bumps", "plain", "reaction"):
         if float(family.get(key, 0.0)) != 0.0:
             out[key] = float(family[key])
     return out
@@ -1069,7 +1070,7 @@ def _label_run(seed, n_samples, n_interior, n_boundary, family):
     extra = [family.get("max_holes", 3), round(1e6 * family.get("notch", 0.0))] if family else []
     # later options only when set (each after its code, so that they cannot be mistaken for
     # one another), so files of earlier runs still read
-    for code, key in ((1, "zero_source"), (2, "heat"), (3, "bumps"), (4, "plain")):
+    for code, key in ((1, "zero_source"), (2, "heat"), (3, "bumps"), (4, "plain"), (5, "reaction")):
         if key in family:
             extra += [code, round(1e6 * family[key])]
     return [int(seed), int(n_samples), int(n_interior), int(n_boundary)] + extra

@@ -140,11 +140,12 @@ def _json_option(text, flag="--config", example='{"channels": [32, 64, 96, 128],
 
 
 def _family(args):
-    """The --max-holes / --notch / --zero-source / --heat / --decay / --bumps / --plain options as
+    """The --max-holes / --notch / --zero-source / --heat / --decay / --bumps / --plain / --reaction options as
     train_hypino's ``family`` (None: HyPINO's)."""
     got = {k: v for k, v in (("max_holes", args.max_holes), ("notch", args.notch),
                              ("zero_source", args.zero_source), ("heat", args.heat),
-                             ("decay", args.decay), ("bumps", args.bumps), ("plain", args.plain))
+                             ("decay", args.decay), ("bumps", args.bumps), ("plain", args.plain),
+                             ("reaction", args.reaction))
            if v is not None}
     return got or None
 
@@ -188,7 +189,7 @@ def _cmd_train(args):
                                       ("--max-holes", args.max_holes), ("--notch", args.notch),
                                       ("--zero-source", args.zero_source), ("--heat", args.heat),
                                       ("--decay", args.decay), ("--bumps", args.bumps),
-                                      ("--plain", args.plain),
+                                      ("--plain", args.plain), ("--reaction", args.reaction),
                                       ("--sample-cache", args.sample_cache),
                                       ("--loss-weights", args.loss_weights),
                                       ("--balance", args.balance),
@@ -318,7 +319,9 @@ def parser():
             ("--bumps", "the probability that a physics-only sample with a source gets 1-4 Gaussian "
                         "bumps instead of a polynomial (localised sources; default 0)"),
             ("--plain", "the probability that a physics-only sample is a plain Poisson problem, k times "
-                        "the Laplacian with Dirichlet data on every boundary (default 0)")):
+                        "the Laplacian with Dirichlet data on every boundary (default 0)"),
+            ("--reaction", "the probability that a plain problem (--plain) also has a u term of the "
+                           "coercive sign, k Δu - sign(k) c u (default 0)")):
         tr.add_argument(flag, type=float, default=None, help="hypino: " + text)
     tr.add_argument("--sample-cache", default=None,
                     help="hypino: keep the training samples in this folder as they are made; "

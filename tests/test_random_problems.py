@@ -351,7 +351,7 @@ def test_family_options_are_checked():
         random_problem(0, notch=1.5)
     with pytest.raises(ValueError, match="zero_source"):
         random_problem(0, zero_source=-0.1)
-    for name in ("notch", "zero_source", "decay", "bumps", "plain"):     # probabilities, not switches
+    for name in ("notch", "zero_source", "decay", "bumps", "plain", "reaction"):   # probabilities
         for bad in (True, 1.5, "0.5"):
             with pytest.raises(ValueError, match=f"{name} is a probability"):
                 random_problem(0, **{name: bad})
@@ -443,6 +443,29 @@ def test_plain_draws_poisson_problems_with_dirichlet_data_everywhere():
     assert 0.3 * n <= got <= 0.7 * n and 0.25 * got <= shared <= 0.75 * got
     e = random_problem(1, "elliptic", n_interior=30, n_boundary=30)
     assert np.array_equal(e.f, random_problem(1, "elliptic", n_interior=30, n_boundary=30, plain=1.0).f)
+
+
+def test_reaction_gives_some_plain_problems_a_coercive_u_term():
+    """``reaction=r``: about that share of the plain problems is ``k Δu - sign(k) c u = f``
+    with ``c / |k|`` in [0.1, 64] (coefficients at most 2 in size, the coercive sign), the
+    same problem otherwise; plain problems without it and other samples never change."""
+    got = 0
+    for s in range(120):
+        a = random_problem(s, "physics", n_interior=20, n_boundary=30, max_holes=4, plain=0.6)
+        c = random_problem(s, "physics", n_interior=20, n_boundary=30, max_holes=4, plain=0.6, reaction=0.5)
+        assert a.conditions == c.conditions and np.array_equal(a.g, c.g) and np.array_equal(a.f, c.f)
+        if np.array_equal(a.coefficients, c.coefficients):
+            continue
+        got += 1
+        k, c0 = a.coefficients[3], c.coefficients[0]
+        ratio = c.coefficients[3] / k                  # the scale that keeps c0 within 2
+        assert 0 < ratio <= 1 and c.coefficients[4] == c.coefficients[3] and not c.coefficients[[1, 2, 5]].any()
+        assert np.sign(c0) == -np.sign(k) and abs(c0) <= 2 + 1e-12
+        assert 0.1 - 1e-9 <= abs(c0) / abs(c.coefficients[3]) <= 64 + 1e-9
+        assert np.isclose(ratio, min(1.0, 2.0 / (abs(k) * abs(c0) / abs(c.coefficients[3]))))
+    assert 0.15 * 120 <= got <= 0.5 * 120
+    e = random_problem(2, "elliptic", n_interior=30, n_boundary=30, plain=1.0)
+    assert np.array_equal(e.f, random_problem(2, "elliptic", n_interior=30, n_boundary=30, plain=1.0, reaction=1.0).f)
 
 
 # ---- the share of heat problems --------------------------------------------------------
