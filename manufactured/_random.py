@@ -791,6 +791,9 @@ def random_problem(seed, kind="mixed", n_interior=1024, n_boundary=256, max_trie
                     ("plain", plain), ("reaction", reaction)):
         if isinstance(p, bool) or not (isinstance(p, (int, float, np.floating)) and 0.0 <= p <= 1.0):
             raise ValueError(f"random_problem: {name} is a probability in [0, 1], got {p!r}")
+    if reaction > 0 and plain == 0:
+        raise ValueError(f"random_problem: reaction={reaction!r} gives plain problems a u term, but "
+                         "plain is 0; set plain > 0 as well (or leave reaction at 0)")
     mix_weights(heat)   # its check
     seed_key = tuple(int(s) for s in np.ravel(seed))
     rng = np.random.default_rng(seed_key)

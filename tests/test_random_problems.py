@@ -463,7 +463,12 @@ def test_reaction_gives_some_plain_problems_a_coercive_u_term():
         assert np.sign(c0) == -np.sign(k) and abs(c0) <= 2 + 1e-12
         assert 0.1 - 1e-9 <= abs(c0) / abs(c.coefficients[3]) <= 64 + 1e-9
         assert np.isclose(ratio, min(1.0, 2.0 / (abs(k) * abs(c0) / abs(c.coefficients[3]))))
+        if got == 1:                               # the Problem through sympy has the u term
+            eq = c.problem().equation
+            assert abs(float(sp.simplify(eq.subs(M.u, 1).doit() - eq.subs(M.u, 0).doit())) - c0) < 1e-9
     assert 0.15 * 120 <= got <= 0.5 * 120
+    with pytest.raises(ValueError, match="plain is 0"):
+        random_problem(0, reaction=0.5)
     e = random_problem(2, "elliptic", n_interior=30, n_boundary=30, plain=1.0)
     assert np.array_equal(e.f, random_problem(2, "elliptic", n_interior=30, n_boundary=30, plain=1.0, reaction=1.0).f)
 
