@@ -586,9 +586,11 @@ def test_training_on_a_wider_domain_family(tmp_path, capsys):
     assert domain_family({"decay": 0.0}) == {} and domain_family({"decay": 0.5}) == {"decay": 0.5}
     assert domain_family({"bumps": 0.0}) == {} and domain_family({"bumps": 0.5}) == {"bumps": 0.5}
     assert domain_family({"plain": 0.0}) == {} and domain_family({"plain": 0.5}) == {"plain": 0.5}
-    assert domain_family({"reaction": 0.0}) == {} and domain_family({"reaction": 0.5}) == {"reaction": 0.5}
+    assert domain_family({"reaction": 0.0}) == {}
+    assert domain_family({"plain": 0.5, "reaction": 0.5}) == {"plain": 0.5, "reaction": 0.5}
     for bad in ({"holes": 4}, {"notch": 2.0}, {"max_holes": -1}, [4], {"zero_source": 2}, {"heat": 1},
-                {"decay": 2}, {"bumps": -0.5}, {"plain": 1.5}, {"reaction": -1}):
+                {"decay": 2}, {"bumps": -0.5}, {"plain": 1.5}, {"reaction": -1},
+                {"reaction": 0.5}):
         with pytest.raises(ValueError, match="notch|max_holes|zero_source|heat|decay|bumps|plain|reaction|domain family"):
             domain_family(bad)
     fam = {"max_holes": 4, "notch": 1.0}
@@ -620,8 +622,10 @@ def test_training_on_a_wider_domain_family(tmp_path, capsys):
         read_fem_labels(str(tmp_path / "hot.npz"), 2, 6, 40, 20, family={"bumps": 0.5})
     with pytest.raises(ValueError, match="not"):
         read_fem_labels(str(tmp_path / "hot.npz"), 2, 6, 40, 20, family={"plain": 0.5})
-    with pytest.raises(ValueError, match="not"):
-        read_fem_labels(str(tmp_path / "hot.npz"), 2, 6, 40, 20, family={"reaction": 0.5})
+    write_fem_labels(str(tmp_path / "plain.npz"), seed=2, n_samples=3, n_interior=40, n_boundary=20,
+                     family={"plain": 0.5})
+    with pytest.raises(ValueError, match="not"):                   # reaction is part of the run
+        read_fem_labels(str(tmp_path / "plain.npz"), 2, 3, 40, 20, family={"plain": 0.5, "reaction": 0.5})
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps(TINY))
     out = tmp_path / "run"
