@@ -3,6 +3,7 @@
     python bench/hypino_kinds.py --models hypino runs/hypino27 [--per-kind 8] [--seed 0]
     python bench/hypino_kinds.py --models hypino+runs/hypino22      # the mean of two answers
     python bench/hypino_kinds.py --models runs/hypino37@1.2 hypino  # a model at another amplitude
+    python bench/hypino_kinds.py --models hypino hypino:nolift      # with and without the Dirichlet lift
     python bench/hypino_kinds.py --by-holes runs/k_s2.npz 2 --by-holes runs/k_s3.npz 3 --per-kind 32
 
 A validation set for choosing between models that is closer to what the seven ask than the
@@ -30,7 +31,8 @@ of the 75th percentiles of ``holes``, ``notch``, ``gauss`` and ``heat`` (the sev
 is the worst of their four smooth problems, poisson_C, poisson_L, poisson_G and heat, while
 helmholtz, helmholtz_G and wave sit far above 0.1; and single instances have sat above their
 kinds' medians). ``MODEL@A`` evaluates a model with its normalisation target (``amplitude``)
-set to A; ``--save FILE.npz`` keeps every problem's error (key ``MODEL|kind``).
+set to A; ``MODEL:nolift`` answers without the Dirichlet lift (``lift=False``; the default
+answer has it where it applies, :mod:`pino._lift`); ``--save FILE.npz`` keeps every problem's error (key ``MODEL|kind``).
 ``--by-holes FILE SEED`` (repeatable; the ``--per-kind`` of those runs) reads saved errors
 instead and prints each model's median ``holes`` error by the number of disks.
 """
@@ -164,10 +166,15 @@ def errors(models, problems, **options):
     return out
 
 
+def solve_options(spec):
+    """The ``pino.solve`` options of a spec: ``{"lift": False}`` for ``...:nolift``."""
+    return {"lift": False} if spec.endswith(":nolift") else {}
+
+
 def load_spec(spec):
     """The models of ``"A+B@1.2"``-style specs: ``+`` joins an ensemble, ``@A`` sets each
-    one's ``amplitude`` (a positive number)."""
-    name, _, amp = spec.partition("@")
+    one's ``amplitude`` (a positive number); a ``:nolift`` suffix is read by :func:`solve_options`."""
+    name, _, amp = spec.removesuffix(":nolift").partition("@")
     try:
         models = [load_hypino(m, device="cpu") for m in name.split("+")]
     except ValueError as exc:
@@ -263,7 +270,7 @@ def main(argv=None):
     saved = {}
     for name, models in zip(a.models, loaded):
         t0 = time.perf_counter()
-        errs = errors(models, problems)
+        errs = errors(models, problems, **solve_options(name))
         med = [float(np.median(errs[k])) for k in KINDS]
         q = [np.percentile(errs[k], [25, 75]) for k in KINDS]
         print(f"| {name} | " + " | ".join(f"{m:.3f} ({a:.3f}-{b:.3f})" for m, (a, b) in zip(med, q)) +

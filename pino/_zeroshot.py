@@ -91,6 +91,7 @@ from ._encoding import (DIRICHLET, NEUMANN, ROBIN, _boundary, _check_family,
 from ._checkpoint import read_meta
 from ._hypino import (MODELS, GeneratedPINNs, HyperNetwork, _as_inputs, boundary_operator, dirichlet_shifts,
                       load_hypino, point_derivatives, shift_rasters)
+from ._lift import lift_for
 from ._lstsq import DEFAULT_WEIGHTS, lstsq_solve, lstsq_system, scaled_svd, svd_solve
 from ._symmetry import Symmetrised, moved_inputs, symmetries
 
@@ -149,15 +150,16 @@ class NetworkSum(nn.Module):
 class ZeroShotNetwork:
     """The solution network of a zero-shot solve, on physical points: ``net(points (N, 2))``
     -> numpy (N,) (``(x, t)`` pairs for time problems). ``net.module`` is the
-    :class:`NetworkSum` in the reference frame, ``net.encoding`` the problem's
+    :class:`NetworkSum` in the reference frame, ``net.lift`` the Dirichlet lift added to it
+    (a :class:`pino._lift.DirichletLift`, or None), ``net.encoding`` the problem's
     :class:`~pino.Encoding` (``X = encoding.to_reference(points)``).
 
     >>> sol.network(np.array([[0.1, 0.2], [0.3, 0.4]]))            # doctest: +SKIP
     array([...])
     """
 
-    def __init__(self, module, encoding, chunk=16384):
-        self.module, self.encoding, self.chunk = module, encoding, int(chunk)
+    def __init__(self, module, encoding, chunk=16384, lift=None):
+        self.module, self.encoding, self.chunk, self.lift = module, encoding, int(chunk), lift
 
     def reference(self, X):
         """Values at reference points X (N, 2) in [-1, 1]^2 (numpy (N,))."""
@@ -167,14 +169,16 @@ class ZeroShotNetwork:
         with torch.no_grad():
             for s in range(0, len(X), self.chunk):
                 T = torch.as_tensor(X[s:s + self.chunk], dtype=p.dtype, device=p.device)
-                out.append(self.module(T).double().cpu().numpy())
+                U = self.module(T) + (self.lift(T) if self.lift is not None else 0)
+                out.append(U.double().cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
     def __call__(self, points):
         return self.reference(self.encoding.to_reference(points))
 
     def __repr__(self):
-        return f"ZeroShotNetwork({len(self.module)} network(s), {self.encoding.name!r})"
+        lift = " + Dirichlet lift" if self.lift is not None else ""
+        return f"ZeroShotNetwork({len(self.module)} network(s){lift}, {self.encoding.name!r})"
 
 
 # ======================================================================================
@@ -214,8 +218,10 @@ def physics_residuals(net, enc, *, create_graph=False, _cache=None):
     >>> r = physics_residuals(module, encode(problem))                  # doctest: +SKIP
     >>> float(r["pde"].pow(2).mean().sqrt())                           # doctest: +SKIP
     """
-    p = next(iter(net.parameters()))
-    T = _cache or _tensors(enc, p.dtype, p.device)
+    if _cache is None:
+        p = next(iter(net.parameters()))
+        _cache = _tensors(enc, p.dtype, p.device)
+    T = _cache
     closed = not create_graph
     with torch.enable_grad():
         out = {"pde": _apply_operator(net, T["X"], T["C"], T["second"], closed) - T["f"]}
@@ -258,9 +264,10 @@ def _best_factor(corr, renc, s, cache):
     return -num / den if den > 0 else 0.0
 
 
-def _summary(net, enc, cache=None):
-    """RMS residual per group and the loss (floats)."""
-    r = physics_residuals(net, enc, _cache=cache)
+def _summary(net, enc, cache=None, residuals=None):
+    """RMS residual per group and the loss (floats), of ``net`` or of the given ``residuals``
+    (a dict of :func:`physics_residuals`)."""
+    r = physics_residuals(net, enc, _cache=cache) if residuals is None else residuals
     out = {k: float(v.pow(2).mean().sqrt()) for k, v in r.items()}
     out["loss"] = float(sum(DEFAULT_WEIGHTS[k] ** 2 * v ** 2 for k, v in out.items()))
     return out
@@ -555,6 +562,7 @@ def finetune_projected(total, enc, adam_steps, lbfgs_iters, *, lr=1e-3, seed=0, 
 # ======================================================================================
 _LOADED = {}
 CHECK_SEED = 10007   # the fine-tuning's held-out points: encode(seed=seed + CHECK_SEED)
+LIFT_SEED = 20011    # the Dirichlet lift's boundary samples (apart from the encoding's)
 
 
 def _is_hypino(folder):
@@ -590,7 +598,8 @@ def _resolve_model(model, device):
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def _check_options(refine, lstsq, finetune, h, order, normalise=0, symmetrise=None, dtype=None, shift=False):
+def _check_options(refine, lstsq, finetune, h, order, normalise=0, symmetrise=None, dtype=None, shift=False,
+                   lift=None):
     for nm, v in (("refine", refine), ("finetune", finetune), ("normalise", normalise)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
             raise ValueError(f"solve_hypino: {nm} must be an integer >= 0, got {v!r}")
@@ -600,8 +609,9 @@ def _check_options(refine, lstsq, finetune, h, order, normalise=0, symmetrise=No
         raise ValueError(f"solve_hypino: h must be a positive number (element size), got {h!r}")
     if order not in (1, 2, 3):
         raise ValueError(f"solve_hypino: order must be 1, 2 or 3, got {order!r}")
-    if symmetrise is not None and not isinstance(symmetrise, (bool, np.bool_)):
-        raise ValueError(f"solve_hypino: symmetrise must be None, True or False, got {symmetrise!r}")
+    for nm, v in (("symmetrise", symmetrise), ("lift", lift)):
+        if v is not None and not isinstance(v, (bool, np.bool_)):
+            raise ValueError(f"solve_hypino: {nm} must be None, True or False, got {v!r}")
     if dtype is not None and not (isinstance(dtype, str) and dtype in _DTYPES
                                   or isinstance(dtype, torch.dtype) and dtype in _DTYPES.values()):
         raise ValueError(f"solve_hypino: dtype must be None, 'float32' or 'float64', got {dtype!r}")
@@ -647,7 +657,7 @@ def _generate(model, enc, dtype, ridge, passes=2, symmetrise=False, shift=False)
 
 
 def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=None, order=1,
-                 seed=0, device=None, normalise=2, symmetrise=None, dtype=None, shift=False):
+                 seed=0, device=None, normalise=2, symmetrise=None, dtype=None, shift=False, lift=None):
     """Solve ``problem`` zero-shot with a hypernetwork; returns a :class:`fem.Solution`.
 
     ``model``: a :class:`pino.HyperNetwork`, a checkpoint folder of ``pino train hypino`` or
@@ -664,7 +674,12 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     networks costs up to eight times as much); ``shift``: for a steady equation without a
     u term, also average the answers for ``u - c`` (Dirichlet data ``g - c``, Robin
     ``g - alpha c``), c the smallest and the largest Dirichlet value, each plus its c
-    (twice the networks; not with ``lstsq``); ``dtype``: "float32" or "float64", the
+    (twice the networks; not with ``lstsq``); ``lift``: add the Dirichlet lift
+    (:mod:`pino._lift`: the network's mismatch with the Dirichlet data extended inside by the
+    normalised Poisson kernel; forward only) to the final network (default: True for the
+    plain zero-shot answer of a steady elliptic problem with Dirichlet data, else False;
+    True for a time problem, an operator that is not elliptic or no Dirichlet data is an
+    error); ``dtype``: "float32" or "float64", the
     precision the generated networks run in (default: float32 for the zero-shot answer and
     ``refine``, whose weights come from a float32 hypernetwork anyway, so float64 adds cost
     and no accuracy; float64 with ``lstsq`` or ``finetune``, whose solves reach below
@@ -672,12 +687,12 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     described in :mod:`pino._zeroshot`.
 
     ``info``: method, refine, lstsq, finetune, seed, h, order, n_dofs, ``timings`` (seconds:
-    load, encode, generate, lstsq, refine, finetune, mesh, evaluate, total), ``residual``
+    load, encode, generate, lstsq, refine, finetune, lift, mesh, evaluate, total), ``residual``
     (RMS residual per group and the loss of the final network, reference frame),
     ``stages`` (the same after each stage), ``residual_scales`` (the factors s of the
     refinement rounds), ``refine_factors`` (the factors c of the corrections), ``finetune_info``,
     ``normalise`` and ``data_scale`` (the factor k of the first network's normalisation),
-    ``symmetrise``, ``shift``, ``dtype``.
+    ``symmetrise``, ``shift``, ``lift``, ``dtype``.
     ``sol.network``: exact point values.
 
     >>> sol = solve_hypino(problem, model="runs/hypino", lstsq=True, refine=2)   # doctest: +SKIP
@@ -686,7 +701,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     where = f"solve_hypino({problem.name!r})" if getattr(problem, "name", None) else "solve_hypino"
     _check_family(problem, where)
     _physical_coefficients(problem, where)
-    _check_options(refine, lstsq, finetune, h, order, normalise, symmetrise, dtype, shift)
+    _check_options(refine, lstsq, finetune, h, order, normalise, symmetrise, dtype, shift, lift)
     # default: on for the plain zero-shot answer only; refining or fine-tuning a mean of
     # eight networks costs up to eight times as much (refine=3: 20-30 s instead of 3 s)
     symmetrise = not (lstsq or finetune or refine) if symmetrise is None else bool(symmetrise)
@@ -707,7 +722,8 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     for p in total.parameters():
         p.requires_grad_(False)
     cache = _tensors(enc, dtype, next(net.parameters()).device)
-    stages = [{"stage": "zero-shot", **_summary(total, enc, cache)}]
+    last = physics_residuals(total, enc, _cache=cache)          # those of the latest stage
+    stages = [{"stage": "zero-shot", **_summary(total, enc, residuals=last)}]
 
     timings["lstsq"] = 0.0
     if lstsq:
@@ -756,13 +772,30 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     timings["finetune"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    asked = lift
+    lift = not (lstsq or finetune or refine) if lift is None else bool(lift)
+    lifter = lift_for(problem, enc, total, seed=seed + LIFT_SEED) if lift else None
+    if asked and lifter is None:
+        raise ValueError(f"{where}: lift=True needs a steady problem with an elliptic operator and "
+                         "Dirichlet data (the Poisson kernel is the lift of those); leave lift unset")
+    lift = lifter is not None
+    if lift:
+        if len(stages) > 1:
+            last = physics_residuals(total, enc, _cache=cache)
+        # residuals are linear in U: those of U plus those of the lift with zero data
+        nodata = cache | {"f": torch.zeros_like(cache["f"]), "g": torch.zeros_like(cache["g"])}
+        extra = physics_residuals(lifter, enc, _cache=nodata)
+        stages.append({"stage": "lift", **_summary(total, enc, residuals={k: v + extra[k] for k, v in last.items()})})
+    timings["lift"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
     lo, hi = enc.lo, enc.hi
     h_used = float(np.min(hi - lo)) / 40 if h is None else float(h)
     mesh = problem.domain.mesh(h=h_used, order=min(order, 2))
     basis = CellBasis(mesh, fem.element_for(problem.dim, order))
     timings["mesh"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    network = ZeroShotNetwork(total, enc)
+    network = ZeroShotNetwork(total, enc, lift=lifter)
     times = None
     if problem.is_time_dependent:
         t_0, t_1 = (float(v) for v in problem.time)
@@ -781,7 +814,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
             "model": getattr(hyper, "meta", {}).get("config", {}).get("model", hyper.config),
             "timings": timings, "residual": stages[-1] | {}, "stages": stages,
             "residual_scales": scales, "refine_factors": factors, "finetune_info": ft_info,
-            "normalise": int(normalise), "data_scale": amp, "symmetrise": symmetrise, "shift": bool(shift),
+            "normalise": int(normalise), "data_scale": amp, "symmetrise": symmetrise, "shift": bool(shift), "lift": lift,
             "dtype": str(dtype).replace("torch.", "")}
     info["residual"].pop("stage")
     info["residual"].pop("rank", None)

@@ -1,0 +1,142 @@
+"""The Dirichlet lift of a zero-shot answer (``lift`` of ``pino.solve(..., method="hypino")``).
+
+A generated network ``U`` misses its Dirichlet data by ``m = g - U`` on the boundary, and on
+problems with holes that mismatch is most of its error. The lift adds the extension of ``m``
+into the domain by the normalised Poisson kernel:
+
+    c(X) = sum_j w_j(X) m_j / sum_j w_j(X),    w_j(X) = 1 / (|L (X - B_j)|^2 + eps^2),
+
+``B_j`` Dirichlet boundary samples (evenly spread by length), ``L = A^{-1/2}`` for the
+principal part ``A = [[c_xx, c_xy / 2], [c_xy / 2, c_yy]]`` of the operator (up to sign), so
+that the kernel is that of the operator's own metric. For the Laplacian this is the harmonic
+extension exactly on a disk and on a half-plane (their Poisson kernels are proportional to
+``1 / |X - B|^2`` in ``B``) and a blend of the components' data elsewhere; ``U + c`` takes
+the Dirichlet data at the samples (to ``eps``). Forward only: no fitting, no solve. Defined
+for steady elliptic problems with Dirichlet data (the kernel of a time problem is not this
+one); Neumann and Robin parts keep the network's values.
+
+>>> import torch
+>>> B = torch.tensor([[1.0, 0.0], [-1.0, 0.0]]); m = torch.tensor([1.0, 3.0])
+>>> lift = DirichletLift(B, m, torch.eye(2, dtype=torch.float64))
+>>> lift(torch.tensor([[0.0, 0.0]])).tolist()          # halfway: the mean of the two
+[2.0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._encoding import DIRICHLET, _boundary
+
+__all__ = ["principal_metric", "DirichletLift", "lift_for"]
+
+#: the kernel's softening, reference units: U + c meets the data at the samples to ~1e-12
+EPS = 1e-6
+#: entries of a block of the (rows, samples) kernel matrix
+BLOCK = 2**21
+#: the kernel's softening in the metric frame, in median spacings of the samples: smooths the
+#: lift between samples (4: the PDE residual of U + c halves, its error does not change)
+SOFTEN = 4.0
+#: Dirichlet samples of a lift (all boundary samples; the Neumann and Robin ones are dropped)
+SAMPLES = 4096
+
+
+def principal_metric(coefficients) -> np.ndarray | None:
+    """``L`` (2, 2) with ``L^T L`` proportional to ``A^{-1}`` (A the principal part of the
+    coefficients ``(u, u_x, u_y, u_xx, u_yy, u_xy)``, made positive definite by its sign), or
+    None when the operator is not elliptic.
+
+    >>> principal_metric([0, 0, 0, -2.0, -0.5, 0]).round(3).tolist()
+    [[1.0, 0.0], [0.0, 2.0]]
+    """
+    c = np.asarray(coefficients, float).ravel()
+    A = np.array([[c[3], c[5] / 2], [c[5] / 2, c[4]]])
+    top = np.max(np.abs(A))
+    if top == 0 or np.linalg.det(A) <= 1e-9 * top**2:
+        return None
+    A = A * np.sign(A[0, 0]) / top
+    vals, vecs = np.linalg.eigh(A)
+    return (vecs / np.sqrt(vals)) @ vecs.T
+
+
+class DirichletLift(nn.Module):
+    """``c(X)`` of the module docstring at reference points X (N, 2) -> (N,); ``points``
+    (M, 2) the Dirichlet samples B, ``mismatch`` (M,) the data minus the network there,
+    ``metric`` L (2, 2). ``derivatives(X)``: c and its first and second derivatives (N, 6)
+    in closed form, in the order of :func:`pino._hypino.point_derivatives`."""
+
+    def __init__(self, points, mismatch, metric, eps=EPS):
+        super().__init__()
+        metric = torch.as_tensor(np.asarray(metric, float))
+        self.register_buffer("metric", metric)
+        self.register_buffer("points", torch.as_tensor(points, dtype=metric.dtype) @ metric.T)
+        self.register_buffer("mismatch", torch.as_tensor(mismatch, dtype=metric.dtype))
+        self.eps2 = float(eps) ** 2
+
+    def _sums(self, X, order):
+        """Per row: S = (sum w, sum w m) and (order 1) their derivatives: gradients (n, 2)
+        and Hessians (n, 2, 2) of each."""
+        L = self.metric.to(X.dtype)
+        B = self.points.to(X.dtype)
+        Y = X @ L.T
+        dx, dy = Y[:, :1] - B[:, 0], Y[:, 1:] - B[:, 1]                   # (n, M), metric frame
+        w = 1.0 / (dx * dx + dy * dy + self.eps2)
+        mm = torch.stack([torch.ones_like(self.mismatch), self.mismatch], 1).to(X.dtype)   # (M, 2)
+        S = w @ mm                                                          # (n, 2): sum w, sum w m
+        if not order:
+            return S
+        # grad_X w = -2 w^2 L^T d; Hessian 8 w^3 (L^T d)(L^T d)^T - 2 w^2 L^T L
+        qx, qy = dx * L[0, 0] + dy * L[1, 0], dx * L[0, 1] + dy * L[1, 1]   # L^T d per sample
+        w2, w3 = w * w, 8 * w * w * w
+        grad = torch.stack([(-2 * w2 * qx) @ mm, (-2 * w2 * qy) @ mm], 1)  # (n, 2 [x, y], 2 [S0, S1])
+        s2 = w2 @ mm
+        G = L.T @ L
+        hxx = (w3 * qx * qx) @ mm - 2 * G[0, 0] * s2
+        hyy = (w3 * qy * qy) @ mm - 2 * G[1, 1] * s2
+        hxy = (w3 * qx * qy) @ mm - 2 * G[0, 1] * s2
+        hess = torch.stack([torch.stack([hxx, hxy], 1), torch.stack([hxy, hyy], 1)], 1)   # (n, 2, 2, 2)
+        return S, grad, hess
+
+    def forward(self, X):
+        parts, step = [], max(1, BLOCK // max(len(self.mismatch), 1))
+        for s in range(0, len(X), step):
+            S = self._sums(X[s:s + step], 0)
+            parts.append(S[:, 1] / S[:, 0])
+        return torch.cat(parts) if parts else X.new_zeros(0)
+
+    def derivatives(self, X):
+        rows, step = [], max(1, BLOCK // (4 * max(len(self.mismatch), 1)))
+        for s in range(0, len(X), step):
+            S, grad, hess = self._sums(X[s:s + step], 1)
+            S0, S1, g0, g1, H0, H1 = S[:, 0], S[:, 1], grad[..., 0], grad[..., 1], hess[..., 0], hess[..., 1]
+            c = S1 / S0
+            cg = (g1 - c[:, None] * g0) / S0[:, None]
+            cH = (H1 - cg[:, :, None] * g0[:, None, :] - g0[:, :, None] * cg[:, None, :]
+                  - c[:, None, None] * H0) / S0[:, None, None]
+            rows.append(torch.stack([c, cg[:, 0], cg[:, 1], cH[:, 0, 0], cH[:, 1, 1], cH[:, 0, 1]], -1))
+        return torch.cat(rows) if rows else X.new_zeros(0, 6)
+
+
+def lift_for(problem, enc, net, n=SAMPLES, seed=0, soften=SOFTEN):
+    """The :class:`DirichletLift` of ``net`` (reference frame, a module of X (N, 2)) for
+    ``problem`` encoded as ``enc``: ``n`` boundary samples (seed ``seed``), the Dirichlet ones
+    kept; None for a time problem, an operator that is not elliptic, or no Dirichlet data."""
+    L = principal_metric(enc.coefficients)
+    if enc.is_time_dependent or L is None:
+        return None
+    P, _, _, _, kind, _, g = _boundary(problem, n, seed, enc.half)
+    keep = kind == DIRICHLET
+    if not keep.any():
+        return None
+    X = enc.to_reference(P[keep])
+    p = next(net.parameters())
+    with torch.no_grad():
+        U = net(torch.as_tensor(X, dtype=p.dtype, device=p.device)).double().cpu().numpy()
+    eps = EPS
+    if soften:
+        from scipy.spatial import cKDTree
+        Y = X @ L.T
+        eps = soften * float(np.median(cKDTree(Y).query(Y, 2)[0][:, 1]))
+    return DirichletLift(X, g[keep] - U, L, eps=eps).to(p.device)
