@@ -8,8 +8,11 @@ over the domain (against the exact solution or P2 FEM on h = 0.01, ``hypino_prob
 and wall time (seconds) for
 
 - ``zero-shot``      ``pino.solve(problem, method="hypino", model=M)`` (the mean over the
-                     symmetries of the square, ``symmetrise``, by default here)
-- ``zero-shot, one network`` the same with ``symmetrise=False``
+                     symmetries of the square, ``symmetrise``, and the Dirichlet lift where
+                     it applies, ``lift``: steady elliptic problems with Dirichlet data;
+                     by default here)
+- ``zero-shot, no lift`` the same with ``lift=False`` (the networks alone)
+- ``zero-shot, one network`` the same with ``symmetrise=False`` (and no lift)
 - ``refine=3``       three rounds of residual refinement (one network each, the default;
                      ``, symmetrised``: each round the mean over the symmetries)
 - ``lstsq``          output layer by least squares
@@ -123,7 +126,8 @@ def features_only(problem, model, seed=0):
 def run(name, model, n_ft, n_lft, log):
     problem, _ = PROBLEMS[name]
     rows = {}
-    runs = [("zero-shot", {}), ("zero-shot, one network", {"symmetrise": False}),
+    runs = [("zero-shot", {}), ("zero-shot, no lift", {"lift": False}),
+            ("zero-shot, one network", {"symmetrise": False, "lift": False}),
             ("refine=3, symmetrised", {"refine": 3, "symmetrise": True}), ("refine=3", {"refine": 3}),
             ("lstsq", {"lstsq": True}), ("lstsq+refine=3", {"lstsq": True, "refine": 3})]
     if n_lft:
