@@ -59,6 +59,8 @@ def _cmd_solve(args):
         options["lstsq"] = True
     if args.symmetrise is not None:
         options["symmetrise"] = args.symmetrise
+    if args.lift is not None:
+        options["lift"] = args.lift
     if args.shift:
         options["shift"] = True
     start = time.perf_counter()
@@ -230,6 +232,10 @@ def parser():
     s.add_argument("--symmetrise", action=argparse.BooleanOptionalAction, default=None,
                    help="method hypino: average over the symmetries of the square "
                         "(default: on unless --lstsq, --refine or --finetune)")
+    s.add_argument("--lift", action=argparse.BooleanOptionalAction, default=None,
+                   help="method hypino: add the Dirichlet lift (the network's mismatch with the "
+                        "Dirichlet data extended inside by the Poisson kernel; default: on for the "
+                        "plain zero-shot answer of a steady elliptic problem with Dirichlet data)")
     s.add_argument("--shift", action="store_true",
                    help="method hypino: also average over the constant shifts of u to the smallest and "
                         "largest Dirichlet value (steady equations without a u term)")

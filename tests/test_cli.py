@@ -117,7 +117,7 @@ def test_shipped_hypernetwork_from_the_command_line(tmp_path, capsys):
     least-squares head (robin.py: a Robin condition on a disk, exact u = 2 - x^2 - y^2)."""
     path = os.path.join(ROOT, "examples", "robin.py")
     errors = {}
-    for extra in ([], ["--lstsq"], ["--dtype", "float64"], ["--shift"]):
+    for extra in ([], ["--lstsq"], ["--dtype", "float64"], ["--shift"], ["--no-lift"]):
         args = ["--h", "0.1", "--order", "2"]        # P2 holds the exact quadratic
         assert main(["solve", path, "--method", "hypino", *extra, *args, "-o", str(tmp_path)]) == 0
         out = capsys.readouterr().out
@@ -128,5 +128,8 @@ def test_shipped_hypernetwork_from_the_command_line(tmp_path, capsys):
     assert errors[""] < 0.6 and errors["--lstsq"] < 1e-4, errors
     assert errors["--dtype float64"] == pytest.approx(errors[""], rel=1e-4)
     assert errors["--shift"] == errors[""]           # no Dirichlet boundary: nothing to shift
+    assert errors["--no-lift"] == errors[""]         # nor to lift; asking for the lift is an error
+    assert main(["solve", path, "--method", "hypino", "--lift", "-o", str(tmp_path)]) == 2
+    assert "lift=True needs a steady problem with an elliptic operator and Dirichlet data" in capsys.readouterr().err
     assert main(["solve", path, "--method", "hypino", "--shift", "--lstsq", "-o", str(tmp_path)]) == 2
     assert "shift=True cannot be combined with lstsq" in capsys.readouterr().err
