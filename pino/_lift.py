@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 from torch import nn
 
 from ._encoding import DIRICHLET, _boundary
@@ -119,10 +120,12 @@ class DirichletLift(nn.Module):
         return torch.cat(rows) if rows else X.new_zeros(0, 6)
 
 
-def lift_for(problem, enc, net, n=SAMPLES, seed=0, soften=SOFTEN):
+def lift_for(problem, enc, net, n=SAMPLES, seed=0, soften=None):
     """The :class:`DirichletLift` of ``net`` (reference frame, a module of X (N, 2)) for
     ``problem`` encoded as ``enc``: ``n`` boundary samples (seed ``seed``), the Dirichlet ones
-    kept; None for a time problem, an operator that is not elliptic, or no Dirichlet data."""
+    kept; ``soften``: the kernel's softening in median sample spacings (default
+    :data:`SOFTEN`); None for a time problem, an operator that is not elliptic, or no
+    Dirichlet data."""
     L = principal_metric(enc.coefficients)
     if enc.is_time_dependent or L is None:
         return None
@@ -134,9 +137,9 @@ def lift_for(problem, enc, net, n=SAMPLES, seed=0, soften=SOFTEN):
     p = next(net.parameters())
     with torch.no_grad():
         U = net(torch.as_tensor(X, dtype=p.dtype, device=p.device)).double().cpu().numpy()
+    soften = SOFTEN if soften is None else float(soften)
     eps = EPS
     if soften:
-        from scipy.spatial import cKDTree
         Y = X @ L.T
         eps = soften * float(np.median(cKDTree(Y).query(Y, 2)[0][:, 1]))
     return DirichletLift(X, g[keep] - U, L, eps=eps).to(p.device)

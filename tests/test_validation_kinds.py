@@ -173,3 +173,32 @@ def test_errors_by_number_of_holes_read_from_saved_runs(tmp_path, capsys):
         by_holes([(str(tmp_path / "missing.npz"), 5)], 12)
     with pytest.raises(SystemExit, match="seed must be an integer"):
         by_holes([(str(tmp_path / "a.npz"), "two")], 12)
+
+
+def test_lift_bench_uses_the_held_out_problems_and_the_harmonic_extension_is_the_solution():
+    """bench/hypino_lift.py: its held-out problems are those of ``pino._hypino._validation``
+    (same points), it compares the same problems without and with the lift, and the harmonic
+    extension of the boundary error of the zero function is the Laplace problem's solution."""
+    import torch
+
+    from hypino_kinds import load_spec, solve_options, suite
+    from hypino_lift import compare, harmonic_fix, heldout_problems
+    from pino._hypino import HyperNetwork, _validation
+
+    items = heldout_problems(0, 3, False, None)
+    val = _validation(0, 3, 32)
+    assert len(items) == 3
+    for (problem, pts, ref), X, lab in zip(items, val["interior"], val["derivatives"][..., 0]):
+        assert np.allclose(pts, X.numpy()) and np.allclose(ref, lab.numpy())
+    torch.manual_seed(0)
+    model = HyperNetwork({"resolution": 32, "channels": [8, 8, 8, 8], "latent": 16, "embed": 16,
+                          "groups": 4}).eval()
+    off, on, lifted = compare(model, items)
+    assert off.shape == on.shape == (3,) and lifted >= 1
+    assert int(np.sum(off != on)) == lifted          # the lift changes exactly the lifted answers
+    (problem, pts, ref), = suite(5, 1, ("holes",))["holes"]
+    fix = harmonic_fix(problem, lambda p: np.zeros(len(p)), pts)
+    assert np.linalg.norm(fix - ref) / np.linalg.norm(ref) < 1e-2
+    assert solve_options("hypino:nolift") == {"lift": False} and solve_options("hypino") == {}
+    (m,) = load_spec("hypino@1.1:nolift")
+    assert m.amplitude == 1.1
