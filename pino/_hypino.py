@@ -56,6 +56,7 @@ from ._checkpoint import load_checkpoint, read_meta
 from ._encoding import (CHANNELS, COEFFICIENT_BOUND, DIRICHLET, NEUMANN, ROBIN, Encoding,
                         _inside, _rasterise)
 from ._fit import fit
+from ._lift import batched_lift, principal_metrics
 from ._symmetry import (moved_inputs, symmetries, transform_coefficients, transform_derivatives,
                         transform_rasters)
 
@@ -68,7 +69,10 @@ MODELS = os.path.join(os.path.dirname(__file__), "models")
 
 #: HyPINO's loss weights (Robin, which HyPINO lacks, weighs like Neumann).
 LOSS_WEIGHTS = {"residual": 0.25, "derivatives": 0.25, "u": 1.0, "dirichlet": 10.0,
-                "neumann": 1.0, "robin": 1.0}
+                "neumann": 1.0, "robin": 1.0, "lifted": 0.0}
+#: the softening of the Dirichlet lift in the ``lifted`` loss (reference units; a step's
+#: boundary points are a few dozen, not the 4096 of a solve)
+LIFTED_EPS = 0.02
 
 #: The default hypernetwork configuration (about 3M parameters at resolution 64).
 DEFAULT_CONFIG = {
@@ -1133,7 +1137,10 @@ def hypino_loss(target, weights, batch, loss_weights=None, balance=0.0):
     ``boundary``/``normals`` (B, M, 2), ``kind``/``alpha``/``g`` (B, M). Parts: PDE residual
     ``sum_k c_k D_k u - f``; u against the labels at ``labelled`` points (B, N) (default:
     all points of manufactured samples); for manufactured samples the five derivatives
-    against the exact ones; Dirichlet ``u - g``, Neumann ``du/dn - g``, Robin ``du/dn + alpha u - g``.
+    against the exact ones; Dirichlet ``u - g``, Neumann ``du/dn - g``, Robin ``du/dn + alpha u - g``;
+    with a ``lifted`` weight, also u of the lifted answer ``U + c`` against the labels (c the
+    Dirichlet lift of :mod:`pino._lift` over the step's Dirichlet points; steady elliptic
+    samples only), the error the default zero-shot answer has.
     Each part is a mean of Huber losses over its points. ``balance`` in [0, 1]: the boundary
     means weight each point by ``1 - balance + balance * share`` (``batch["share"]``, see
     :func:`component_weights`), so that at 1 every boundary component counts the same
@@ -1155,6 +1162,13 @@ def hypino_loss(target, weights, batch, loss_weights=None, balance=0.0):
     for code, name in ((DIRICHLET, "dirichlet"), (NEUMANN, "neumann"), (ROBIN, "robin")):
         m = (kind == code).to(be.dtype) * w
         parts[name] = (be * m).sum(1) / m.sum(1).clamp(min=1e-6)
+    if lw["lifted"]:      # u of the lifted answer, U + c (pino._lift), c from this step's boundary points
+        L, elliptic = principal_metrics(batch["coefficients"].double())
+        steady = ~(batch["timed"] > 0) if "timed" in batch else torch.ones_like(elliptic)
+        dmask = ((kind == DIRICHLET) & (elliptic & steady)[:, None]).to(D.dtype)
+        c = batched_lift(batch["interior"], batch["boundary"], (batch["g"] - Db[..., 0]) * dmask, dmask,
+                         L.to(D.dtype), LIFTED_EPS)
+        parts["lifted"] = (_huber(err[..., 0] + c) * batch.get("labelled", sup[:, None])).mean(1)
     total = sum(lw[k] * v for k, v in parts.items())
     return total, parts
 

@@ -31,7 +31,7 @@ from torch import nn
 
 from ._encoding import DIRICHLET, _boundary
 
-__all__ = ["principal_metric", "DirichletLift", "lift_for"]
+__all__ = ["principal_metric", "principal_metrics", "batched_lift", "DirichletLift", "lift_for"]
 
 #: the kernel's softening, reference units: U + c meets the data at the samples to ~1e-12
 EPS = 1e-6
@@ -44,6 +44,19 @@ SOFTEN = 4.0
 SAMPLES = 4096
 
 
+def principal_metrics(coefficients):
+    """Batched :func:`principal_metric` in torch: ``(L (B, 2, 2), elliptic (B,) bool)`` for
+    coefficients (B, 6); L is the identity where the operator is not elliptic."""
+    c = coefficients
+    A = torch.stack([torch.stack([c[:, 3], c[:, 5] / 2], -1), torch.stack([c[:, 5] / 2, c[:, 4]], -1)], -2)
+    top = A.abs().amax((-2, -1))
+    elliptic = (top > 0) & (torch.linalg.det(A) > 1e-9 * top**2)
+    eye = torch.eye(2, dtype=A.dtype, device=A.device).expand_as(A)
+    A = torch.where(elliptic[:, None, None], A * torch.sign(c[:, 3])[:, None, None] / top.clamp(min=1e-30)[:, None, None], eye)
+    vals, vecs = torch.linalg.eigh(A)
+    return (vecs / vals.sqrt()[:, None, :]) @ vecs.transpose(-1, -2), elliptic
+
+
 def principal_metric(coefficients) -> np.ndarray | None:
     """``L`` (2, 2) with ``L^T L`` proportional to ``A^{-1}`` (A the principal part of the
     coefficients ``(u, u_x, u_y, u_xx, u_yy, u_xy)``, made positive definite by its sign), or
@@ -52,14 +65,19 @@ def principal_metric(coefficients) -> np.ndarray | None:
     >>> principal_metric([0, 0, 0, -2.0, -0.5, 0]).round(3).tolist()
     [[1.0, 0.0], [0.0, 2.0]]
     """
-    c = np.asarray(coefficients, float).ravel()
-    A = np.array([[c[3], c[5] / 2], [c[5] / 2, c[4]]])
-    top = np.max(np.abs(A))
-    if top == 0 or np.linalg.det(A) <= 1e-9 * top**2:
-        return None
-    A = A * np.sign(A[0, 0]) / top
-    vals, vecs = np.linalg.eigh(A)
-    return (vecs / np.sqrt(vals)) @ vecs.T
+    C = torch.as_tensor(np.asarray(coefficients, float).ravel()[None])
+    L, elliptic = principal_metrics(C)
+    return L[0].numpy() if bool(elliptic[0]) else None
+
+
+def batched_lift(X, B, mismatch, mask, L, eps):
+    """The lift's values (n_problems, N) at points X (n, N, 2) of a batch of problems with
+    Dirichlet samples B (n, M, 2) (``mask`` (n, M): which are Dirichlet samples), mismatch (n, M),
+    metrics L (n, 2, 2) and softening ``eps``; zero for a problem without Dirichlet samples.
+    Differentiable in ``mismatch`` (the training loss of the lifted answer)."""
+    Y, Bm = X @ L.transpose(-1, -2), B @ L.transpose(-1, -2)
+    w = mask[:, None, :] / (((Y[:, :, None, :] - Bm[:, None, :, :]) ** 2).sum(-1) + eps**2)
+    return (w * mismatch[:, None, :]).sum(-1) / w.sum(-1).clamp(min=1e-30)
 
 
 class DirichletLift(nn.Module):

@@ -119,3 +119,25 @@ def test_the_shipped_model_is_closer_with_the_lift_on_a_problem_with_holes():
         val = pino.solve(problem, method="hypino", lift=lift).network(pts)
         err[lift] = np.linalg.norm(val - exact) / np.linalg.norm(exact)
     assert err[True] < 0.7 * err[False], err
+
+
+def test_the_lifted_loss_sees_the_answer_after_the_lift():
+    """``hypino_loss(..., {"lifted": w})``: u of ``U + c`` against the labels. A network that is
+    a constant d everywhere has the same lifted answer whatever d on samples with Dirichlet
+    data everywhere (the lift takes the constant away), and the plain u loss where nothing is
+    lifted (time problems)."""
+    from pino._hypino import hypino_batch, hypino_loss
+    from pino._encoding import DIRICHLET
+
+    def losses(batch):
+        batch = {k: (v.double() if v.is_floating_point() else v) for k, v in batch.items()}
+        return [hypino_loss(lambda Q, w, d=d: d + 1e-12 * (Q**3).sum(-1), None, batch, {"lifted": 1.0})[1]
+                for d in (0.0, 2.5)]          # U = d (with a graph in Q for the derivatives)
+
+    plain = hypino_batch([(0, i) for i in range(3)], "physics", resolution=16, n_interior=48, n_boundary=64,
+                         fem_labels=True, family={"plain": 1.0})      # Dirichlet data everywhere, FEM labels
+    assert bool((plain["kind"] == DIRICHLET).all()) and bool((plain["labelled"].sum(1) > 0).all())
+    a, b = losses(plain)
+    assert torch.allclose(a["lifted"], b["lifted"]) and not torch.allclose(a["u"], b["u"])
+    _, heat = losses(hypino_batch([(1, i) for i in range(3)], "heat", resolution=16, n_interior=48, n_boundary=64))
+    assert torch.allclose(heat["lifted"], heat["u"]) and bool((heat["u"] > 0).all())
