@@ -1647,7 +1647,9 @@ def train_hypino(out, *, n_samples=1000, epochs=10, batch=16, lr=1e-3, seed=0, w
                 weights = model(b["rasters"], b["coefficients"])
                 total, parts = hypino_loss(target, weights, b, loss_weights, balance)
                 loss = total.sum() * (par.world / n)
-                sums = torch.stack([parts[k].sum() for k in LOSS_WEIGHTS] + [total.sum()]).detach()
+                # (a part whose weight is 0 may be left out: "lifted" is computed only when weighted)
+                sums = torch.stack([parts[k].sum() if k in parts else total.new_zeros(()) for k in LOSS_WEIGHTS]
+                                   + [total.sum()]).detach()
             else:  # fewer samples than processes: take part in the gradient average with zeros
                 loss = sum(p.sum() for p in model.parameters()) * 0.0
                 sums = torch.zeros(len(names), device=device)
