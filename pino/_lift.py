@@ -6,7 +6,7 @@ into the domain by the normalised Poisson kernel:
 
     c(X) = sum_j w_j(X) m_j / sum_j w_j(X),    w_j(X) = 1 / (|L (X - B_j)|^2 + eps^2),
 
-``B_j`` Dirichlet boundary samples (evenly spread by length), ``L = A^{-1/2}`` for the
+``B_j`` Dirichlet boundary samples (drawn uniformly by length), ``L = A^{-1/2}`` for the
 principal part ``A = [[c_xx, c_xy / 2], [c_xy / 2, c_yy]]`` of the operator (up to sign), so
 that the kernel is that of the operator's own metric. For the Laplacian this is the harmonic
 extension exactly on a disk and on a half-plane (their Poisson kernels are proportional to
@@ -90,22 +90,19 @@ class DirichletLift(nn.Module):
         super().__init__()
         metric = torch.as_tensor(np.asarray(metric, float))
         self.register_buffer("metric", metric)
-        self.register_buffer("points", torch.as_tensor(points, dtype=metric.dtype) @ metric.T)
+        self.register_buffer("points", torch.as_tensor(points, dtype=metric.dtype))
         self.register_buffer("mismatch", torch.as_tensor(mismatch, dtype=metric.dtype))
-        self.eps2 = float(eps) ** 2
+        self.eps = float(eps)
 
-    def _sums(self, X, order):
-        """Per row: S = (sum w, sum w m) and (order 1) their derivatives: gradients (n, 2)
-        and Hessians (n, 2, 2) of each."""
+    def _sums(self, X):
+        """Per row: S = (sum w, sum w m), their gradients (n, 2, 2) and Hessians (n, 2, 2, 2)."""
         L = self.metric.to(X.dtype)
-        B = self.points.to(X.dtype)
+        B = self.points.to(X.dtype) @ L.T
         Y = X @ L.T
         dx, dy = Y[:, :1] - B[:, 0], Y[:, 1:] - B[:, 1]                   # (n, M), metric frame
-        w = 1.0 / (dx * dx + dy * dy + self.eps2)
+        w = 1.0 / (dx * dx + dy * dy + self.eps**2)
         mm = torch.stack([torch.ones_like(self.mismatch), self.mismatch], 1).to(X.dtype)   # (M, 2)
         S = w @ mm                                                          # (n, 2): sum w, sum w m
-        if not order:
-            return S
         # grad_X w = -2 w^2 L^T d; Hessian 8 w^3 (L^T d)(L^T d)^T - 2 w^2 L^T L
         qx, qy = dx * L[0, 0] + dy * L[1, 0], dx * L[0, 1] + dy * L[1, 1]   # L^T d per sample
         w2, w3 = w * w, 8 * w * w * w
@@ -119,16 +116,16 @@ class DirichletLift(nn.Module):
         return S, grad, hess
 
     def forward(self, X):
-        parts, step = [], max(1, BLOCK // max(len(self.mismatch), 1))
-        for s in range(0, len(X), step):
-            S = self._sums(X[s:s + step], 0)
-            parts.append(S[:, 1] / S[:, 0])
+        B, m = self.points.to(X.dtype)[None], self.mismatch.to(X.dtype)[None]
+        L, ones = self.metric.to(X.dtype)[None], torch.ones_like(m)
+        step = max(1, BLOCK // (2 * max(m.shape[1], 1)))
+        parts = [batched_lift(X[None, s:s + step], B, m, ones, L, self.eps)[0] for s in range(0, len(X), step)]
         return torch.cat(parts) if parts else X.new_zeros(0)
 
     def derivatives(self, X):
         rows, step = [], max(1, BLOCK // (4 * max(len(self.mismatch), 1)))
         for s in range(0, len(X), step):
-            S, grad, hess = self._sums(X[s:s + step], 1)
+            S, grad, hess = self._sums(X[s:s + step])
             S0, S1, g0, g1, H0, H1 = S[:, 0], S[:, 1], grad[..., 0], grad[..., 1], hess[..., 0], hess[..., 1]
             c = S1 / S0
             cg = (g1 - c[:, None] * g0) / S0[:, None]
