@@ -37,6 +37,7 @@ import os
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -52,22 +53,40 @@ def now():
     return time.perf_counter() - T0
 
 
+def runs_of(args):
+    """The sample runs of the script: ``--seed/--samples/--labels`` with the run's family, then
+    each of ``--extra`` (a JSON list of ``{"seed", "samples", "labels", "family"}``), as
+    namespaces that :func:`read_labels` and :func:`family` take."""
+    runs = [SimpleNamespace(seed=args.seed, samples=args.samples, labels=args.labels, family=family(args))]
+    for e in json.loads(args.extra):
+        if not (isinstance(e, dict) and {"seed", "samples", "labels"} <= set(e) <= {"seed", "samples", "labels", "family"}):
+            raise SystemExit(f"--extra: each entry needs 'seed', 'samples', 'labels' (and may have "
+                             f"'family'), got {e!r}")
+        runs.append(SimpleNamespace(seed=int(e["seed"]), samples=int(e["samples"]), labels=e["labels"],
+                                    family=e.get("family", {})))
+    return runs
+
+
 def generate(args):
-    """Phase 1 (a subprocess): chunks of samples until gen_seconds; saves what it made."""
+    """Phase 1 (a subprocess): the samples of each run in chunks until gen_seconds; saves what
+    it made (the runs one after another; a run cut short by the time keeps its first chunks)."""
     from pino._hypino import hypino_batch
 
-    table = read_labels(args, args.labels)
-    parts, made, chunk = [], 0, args.chunk
-    while made < args.samples and now() < args.gen_seconds:
-        n = min(chunk, args.samples - made)
-        parts.append(hypino_batch([(args.seed, i) for i in range(made, made + n)], "mixed", 64,
-                                  *POOL, workers=args.workers, fem_labels=table,
-                                  family=family(args)))
-        made += n
-        print(f"generate: {made} samples at {now():.0f} s", flush=True)
+    parts, total = [], 0
+    for run in runs_of(args):
+        table = read_labels(run, run.labels)
+        made = 0
+        while made < run.samples and now() < args.gen_seconds:
+            n = min(args.chunk, run.samples - made)
+            parts.append(hypino_batch([(run.seed, i) for i in range(made, made + n)], "mixed", 64,
+                                      *POOL, workers=args.workers, fem_labels=table,
+                                      family=family(run)))
+            made += n
+            print(f"generate: seed {run.seed}, {made} samples at {now():.0f} s", flush=True)
+        total += made
     data = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
     torch.save(data, args.generate)
-    print(f"generate: saved {made} samples at {now():.0f} s", flush=True)
+    print(f"generate: saved {total} samples at {now():.0f} s", flush=True)
 
 
 def read_labels(args, path):
@@ -90,7 +109,13 @@ def read_labels(args, path):
 
 
 def family(args):
-    return {"max_holes": args.max_holes, "notch": args.notch, "zero_source": args.zero_source}
+    """The run's domain family: ``args.family`` (a dict, as ``pino train hypino``'s flags give
+    :func:`pino._hypino.domain_family`) when set, else the older --max-holes/--notch/--zero-source."""
+    from pino._hypino import domain_family
+
+    if args.family is not None:
+        return domain_family(args.family)
+    return domain_family({"max_holes": args.max_holes, "notch": args.notch, "zero_source": args.zero_source})
 
 
 def _interior(args, seeds):
@@ -119,6 +144,43 @@ def compact(args, src, dst):
     print(f"{dst}: {os.path.getsize(dst) / 2**20:.1f} MiB ({len(arrays['u'])} labels)")
 
 
+def from_cache(args, cache, dst):
+    """The compact label file (:func:`compact`) of the run ``args`` read from its sample cache
+    (``pino._hypino.training_samples(..., fem_labels=True, cache=CACHE)``) instead of solved
+    again: a cached physics-only sample holds ``k u`` (k its amplitude scaling, see
+    ``pino._hypino._pack``), and k is read back from its boundary data ``k g`` (or, where g is
+    0, its source) against the sample drawn again here. Pieces missing from the cache are made
+    (and solved) first."""
+    from manufactured import random_problem
+    from pino._hypino import _label_run, _write_npz, rasterise_sample, training_samples
+
+    fam = family(args)
+    data = training_samples(args.seed, args.samples, 64, POOL, workers=2, fem_labels=True, family=fam,
+                            cache=cache)
+    phys = np.flatnonzero(data["manufactured"].numpy() == 0)
+    U = np.full((len(phys), POOL[0]), np.nan, dtype=np.float32)
+    ok = np.zeros(len(phys), bool)
+    for row, i in enumerate(phys):
+        lab = data["labelled"][i].numpy() > 0
+        if not lab.any():                       # the solve had failed: no label
+            continue
+        s = random_problem((args.seed, int(i)), "mixed", n_interior=POOL[0], n_boundary=POOL[1], **fam)
+        kept, raw = data["g"][i].double().numpy(), s.g
+        if not np.any(raw):
+            kept, raw = data["f"][i].double().numpy(), s.f * rasterise_sample(s, 64).scale
+        k = float(kept @ raw / (raw @ raw))
+        if not np.allclose(kept, k * raw, rtol=1e-4, atol=1e-6 * np.abs(kept).max()):
+            raise SystemExit(f"{cache}: sample {(args.seed, int(i))} is not this machine's draw scaled")
+        U[row] = np.where(lab, data["derivatives"][i, :, 0].double().numpy() / k, np.nan)
+        ok[row] = True
+    seeds = np.array([(args.seed, int(i)) for i in phys], dtype=np.int64).reshape(-1, 2)
+    full = f"{dst}.full.npz"
+    _write_npz(full, seeds=seeds, u=U, ok=ok,
+               run=np.array(_label_run(args.seed, args.samples, *POOL, fam), dtype=np.int64))
+    compact(args, full, dst)
+    os.remove(full)
+
+
 def _timed(fn, reps, sync):
     fn()
     sync()
@@ -129,9 +191,16 @@ def _timed(fn, reps, sync):
     return (time.perf_counter() - t) / reps
 
 
-def step_timings(checks):
-    """Phase 2a: one training step of the shipped model, CUDA against CPU."""
+def step_timings(checks, args):
+    """Phase 2a: one training step of the shipped model, CUDA against CPU, with the loss
+    weights and balance of the first variant."""
     from pino._hypino import LOSS_WEIGHTS, _take, hypino_batch, hypino_loss, load_hypino
+
+    v = variants_of(args)[0]
+    weights = {**LOSS_WEIGHTS, **v["loss_weights"]}
+
+    def loss(model, b):
+        return hypino_loss(model.target, model(b["rasters"], b["coefficients"]), b, weights, v["balance"])[0]
 
     batch = hypino_batch([(99, i) for i in range(64)], "mixed", 64, *POOL)
     out = {}
@@ -145,27 +214,26 @@ def step_timings(checks):
             b = _take(data, torch.arange(B), (256, 128), torch.Generator().manual_seed(0))
 
             def step():
-                total, _ = hypino_loss(model.target, model(b["rasters"], b["coefficients"]), b)
+                total = loss(model, b)
                 opt.zero_grad()
                 total.mean().backward()
                 opt.step()
                 return total
 
             if B == 16:  # before any step: the same weights on both devices
-                losses[key] = float(hypino_loss(model.target, model(b["rasters"], b["coefficients"]),
-                                                b)[0].mean().detach())
+                losses[key] = float(loss(model, b).mean().detach())
             reps = 20 if dev == "cuda" else (2 if B == 16 else 1)
             out[f"step_{key}_b{B}_s"] = _timed(step, reps, sync)
     for B in (16, 64):
         out[f"step_speedup_b{B}"] = out[f"step_cpu_b{B}_s"] / out[f"step_cuda_b{B}_s"]
     out["loss_cuda"], out["loss_cpu"] = losses["cuda"], losses["cpu"]
     out["loss_rel_diff"] = abs(losses["cuda"] - losses["cpu"]) / abs(losses["cpu"])
-    out["loss_weights"] = LOSS_WEIGHTS
+    out["loss_weights"], out["balance"] = weights, v["balance"]
     checks.update(out)
     print("step timings:", json.dumps(out), flush=True)
 
 
-def solve_checks(checks):
+def solve_checks(checks, args):
     """Phase 2b: pino.solve(heat, method="hypino") on CUDA and CPU."""
     import pino
     from hypino_problems import PROBLEMS, grid_error
@@ -185,41 +253,83 @@ def solve_checks(checks):
     checks["solve_heat"] = rows
 
 
-def train(args, checks):
-    """Phase 3: the shipped model trained further on the generated samples."""
-    from pino._hypino import heldout_errors, load_hypino, train_hypino
+def variants_of(args):
+    """The training variants: ``--variants`` (a JSON list of ``{"name", "lr", "loss_weights",
+    "balance"}``, each trained from the shipped model in its own process on the same samples,
+    at the same time), or one named "hypino" from --lr, --loss-weights and --balance."""
+    if args.variants is None:
+        return [{"name": "hypino", "lr": args.lr, "loss_weights": json.loads(args.loss_weights),
+                 "balance": args.balance}]
+    out = []
+    for v in json.loads(args.variants):
+        if not (isinstance(v, dict) and "name" in v and set(v) <= {"name", "lr", "loss_weights", "balance"}):
+            raise SystemExit(f"--variants: each entry needs a 'name' and may have 'lr', 'loss_weights' "
+                             f"and 'balance', got {v!r}")
+        out.append({"name": str(v["name"]), "lr": float(v.get("lr", args.lr)),
+                    "loss_weights": v.get("loss_weights", json.loads(args.loss_weights)),
+                    "balance": float(v.get("balance", args.balance))})
+    return out
 
+
+def train_variant(args):
+    """Phase 3, one variant (a subprocess): the shipped model trained further on the samples,
+    with as many epochs as this process's measured step time (the variants running beside it
+    included) lets end by ``--deadline`` seconds from this process's start."""
+    from pino._hypino import _take, hypino_loss, load_hypino, train_hypino
+
+    v = json.loads(args.train_variant)
+    torch.set_num_threads(args.threads)
     data = torch.load(args.data, weights_only=True)
     n = len(data["coefficients"])
-    per_step = checks.get("step_cuda_b64_s", 0.05) * (args.batch / 64)
-    epoch = math.ceil(n / args.batch) * per_step * 1.15 + 1.0
+    model = load_hypino("hypino", device=GPU).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-9)
+    gpu = {k: t.to(GPU) for k, t in data.items()}
+    gen = torch.Generator().manual_seed(0)
+    sync = torch.cuda.synchronize if GPU == "cuda" else (lambda: None)
+
+    def step():
+        b = _take(gpu, torch.randint(0, n, (args.batch,), generator=gen), (256, 128), gen)
+        total, _ = hypino_loss(model.target, model(b["rasters"], b["coefficients"]), b,
+                               v["loss_weights"], v["balance"])
+        opt.zero_grad()
+        total.mean().backward()
+        opt.step()
+
+    per_step = _timed(step, 20 if GPU == "cuda" else 1, sync)
+    del model, opt, gpu
+    epoch = math.ceil(n / args.batch) * per_step * 1.1 + 1.0
     left = args.deadline - now()
     epochs = max(1, min(args.max_epochs, int(left / epoch)))
-    checks["train"] = {"n_samples": n, "epochs": epochs, "epoch_estimate_s": epoch, "start_s": now()}
-    print(f"train: {n} samples, {epochs} epochs of about {epoch:.1f} s, {left:.0f} s left", flush=True)
-    ckpt = os.path.join(args.out, "hypino")  # written every epoch: a killed run still returns one
-    lines = []
+    out = os.path.join(args.out, v["name"])
+    log_path = os.path.join(args.out, "train_log.txt")
 
     def log(line):
-        lines.append(line)
-        print(line, flush=True)
+        with open(log_path, "a") as fh:
+            fh.write(f"[{v['name']}] {line}\n")
+        print(f"[{v['name']}] {line}", flush=True)
 
+    log(f"{n} samples, step {per_step:.3f} s, {epochs} epochs of about {epoch:.1f} s, {left:.0f} s left; {v}")
     t = time.perf_counter()
-    train_hypino(ckpt, n_samples=n, epochs=epochs, batch=args.batch, lr=args.lr, seed=args.seed,
+    train_hypino(out, n_samples=n, epochs=epochs, batch=args.batch, lr=v["lr"], seed=args.seed,
                  workers=1, device=GPU, init="hypino", fem_labels=True, samples=data,
-                 max_seconds=left + 5, log=log, family=family(args), balance=args.balance,
-                 loss_weights=json.loads(args.loss_weights), rescale=args.rescale)
-    optim = os.path.join(ckpt, "optim.pt")   # too large to come back from the device; not needed
+                 max_seconds=left + 5, log=log, family=family(args), balance=v["balance"],
+                 loss_weights=v["loss_weights"], rescale=args.rescale,
+                 rescale_spread=args.rescale_spread)
+    optim = os.path.join(out, "optim.pt")   # too large to come back from the device; not needed
     if os.path.exists(optim):
         os.remove(optim)
-    checks["train"]["seconds"] = time.perf_counter() - t
-    with open(os.path.join(args.out, "train_log.txt"), "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    for name, m in (("new", load_hypino(ckpt, device=GPU)), ("shipped", load_hypino("hypino", device=GPU))):
-        e = heldout_errors(m, n=32, seed=0)
-        checks[f"heldout_{name}"] = {"mean": float(np.mean(e)), "median": float(np.median(e))}
-        print(f"held-out (32 manufactured, seed 0), {name}: mean {np.mean(e):.4f} median {np.median(e):.4f}",
-              flush=True)
+    log(f"trained in {time.perf_counter() - t:.0f} s")
+
+
+def train(args, checks):
+    """Phase 3: the variants trained at the same time, one process each."""
+    variants = variants_of(args)
+    left = args.deadline - now()
+    checks["train"] = {"start_s": now(), "variants": variants}
+    procs = [subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--train-variant", json.dumps(v),
+                               "--deadline", str(left)]) for v in variants]
+    checks["train"]["returncodes"] = [p.wait() for p in procs]
+    checks["train"]["seconds"] = now() - checks["train"]["start_s"]
 
 
 def main():
@@ -230,41 +340,54 @@ def main():
     ap.add_argument("--samples", type=int, default=16000)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=7e-4)
+    ap.add_argument("--family", type=json.loads, default=None,
+                    help='JSON, the domain family of the run (e.g. \'{"max_holes": 4, "bumps": 0.5}\'); '
+                         'replaces --max-holes, --notch and --zero-source')
     ap.add_argument("--max-holes", type=int, default=3)
     ap.add_argument("--notch", type=float, default=0.0)
     ap.add_argument("--zero-source", type=float, default=0.0)
+    ap.add_argument("--extra", default="[]", help='JSON list of further runs: [{"seed": S, "samples": N, '
+                                                  '"labels": FILE, "family": {...}}]')
     ap.add_argument("--balance", type=float, default=0.0)
     ap.add_argument("--loss-weights", default="{}", help="JSON, as pino train hypino --loss-weights")
+    ap.add_argument("--variants", default=None, help='JSON list of [{"name", "lr", "loss_weights", "balance"}] '
+                                                     "trained side by side (default: one, from the flags)")
     ap.add_argument("--rescale", action="store_true")
+    ap.add_argument("--rescale-spread", type=float, default=None)
     ap.add_argument("--compact", nargs=2, metavar=("SRC", "DST"), help="write a float16 label file and stop")
+    ap.add_argument("--from-cache", nargs=2, metavar=("CACHE", "DST"),
+                    help="write the compact label file of the run from its sample cache and stop")
     ap.add_argument("--deadline", type=float, default=470.0, help="seconds from start: training ends")
     ap.add_argument("--gen-seconds", type=float, default=170.0)
     ap.add_argument("--workers", type=int, default=13)
+    ap.add_argument("--threads", type=int, default=4, help="torch threads of each training process")
     ap.add_argument("--chunk", type=int, default=2000)
     ap.add_argument("--max-epochs", type=int, default=200)
     ap.add_argument("--data", default="/tmp/hypino_samples.pt")
     ap.add_argument("--generate", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--train-variant", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--skip-checks", action="store_true")
     args = ap.parse_args()
     if args.compact:
         return compact(args, *args.compact)
+    if args.from_cache:
+        return from_cache(args, *args.from_cache)
     if not args.labels:
         ap.error("--labels LABELS.npz is required (see the docstring)")
     if args.generate:
         return generate(args)
+    if args.train_variant:
+        return train_variant(args)
     os.makedirs(args.out, exist_ok=True)
-    gen = subprocess.Popen([sys.executable, __file__, "--generate", args.data, "--labels", args.labels,
-                            "--seed", str(args.seed), "--samples", str(args.samples),
-                            "--workers", str(args.workers), "--chunk", str(args.chunk),
-                            "--gen-seconds", str(args.gen_seconds), "--max-holes", str(args.max_holes),
-                            "--notch", str(args.notch), "--zero-source", str(args.zero_source)])
+    variants_of(args), runs_of(args)   # bad options fail before the work starts
+    gen = subprocess.Popen([sys.executable, __file__, *sys.argv[1:], "--generate", args.data])
     torch.set_num_threads(2)
     checks = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
               "torch": torch.__version__, "cpu_threads": 2}
     if not args.skip_checks:
         for phase in (step_timings, solve_checks):
             try:
-                phase(checks)
+                phase(checks, args)
             except Exception as exc:   # record and go on to training, the main work
                 checks[phase.__name__ + "_error"] = repr(exc)
                 print(f"{phase.__name__} failed: {exc!r}", flush=True)
@@ -274,7 +397,6 @@ def main():
     checks["generated_s"] = now()
     if rc != 0:
         raise SystemExit(f"sample generation failed ({rc})")
-    torch.set_num_threads(max(2, os.cpu_count() or 2))
     try:
         train(args, checks)
     finally:
