@@ -1,30 +1,38 @@
 """HyPINO on a GPU machine: CUDA checks and timings against the CPU, then the shipped
-hypernetwork trained further on the GPU within a fixed time.
+hypernetwork trained further on the GPU within a fixed time, in one or several variants side
+by side.
 
-    python bench/gpu_hypino.py --out OUT --labels LABELS.npz --seed 15 --samples 32000 \\
-        --batch 64 --lr 4e-4 --deadline 480 --max-holes 4 --balance 0.5 \\
-        --loss-weights '{"u": 40}' --rescale
+    python bench/gpu_hypino.py --out OUT --labels LABELS.npz --seed 27 --samples 12000 \\
+        --family '{"max_holes": 6, "bumps": 0.4}' --extra '[{"seed": 25, "samples": 12000,
+        "labels": "L25.npz", "family": {...}}]' --batch 64 --lr 4e-4 --deadline 520 \\
+        --balance 0.5 --rescale --rescale-spread 2 \\
+        --variants '[{"name": "L40", "loss_weights": {"u": 40, "dirichlet": 40, "lifted": 40}},
+                     {"name": "P", "loss_weights": {"u": 40, "dirichlet": 40}}]'
 
 LABELS.npz holds the FEM labels of the run's physics-only samples, written beforehand on a
-machine with gmsh (``pino._hypino.write_fem_labels(LABELS, 15, 32000, workers=2,
-family={"max_holes": 4})``; ``python bench/gpu_hypino.py --compact LABELS.npz SMALL.npz`` stores
-u in float16, half the size, so that it travels within the device's 64 MiB), so the GPU
-machine needs neither gmsh nor a FE solve. The options after ``--lr`` are those of ``pino
-train hypino`` (the domain family, boundary balance, loss weights, amplitude rescaling).
-From the script's start (seconds):
+machine with gmsh, compact (u in float16, so that it travels within the device's 64 MiB):
+``write_fem_labels(FULL, 27, 12000, workers=2, family=...)`` then ``python
+bench/gpu_hypino.py --compact FULL LABELS.npz --seed 27 --samples 12000 --family ...``, or read
+from the run's sample cache with ``--from-cache CACHE LABELS.npz`` (same run options). So the
+GPU machine needs neither gmsh nor a FE solve. ``--extra`` adds other runs (seed, samples,
+labels, family) after the first. The options after ``--lr`` are those of ``pino train hypino``
+(the domain family, boundary balance, loss weights, amplitude rescaling). From the script's
+start (seconds):
 
-1. a subprocess (``--generate``) makes the training samples ``(seed, i)`` in worker processes,
+1. a subprocess (``--generate``) makes the training samples of each run in worker processes,
    in chunks, until ``--gen-seconds``, and saves them to /tmp;
-2. meanwhile, on the GPU: the time of a training step (loss, backward, Adam) of the shipped
-   model on CUDA and on the CPU of this process (2 threads; the other cores generate), the
-   CUDA/CPU agreement of the loss, and ``pino.solve`` of the heat benchmark problem (1D +
-   time: no gmsh needed) with ``method="hypino"`` on both devices (zero-shot, lstsq,
-   refine=2, lstsq+finetune=20): errors against the exact solution and times;
-3. ``train_hypino(init="hypino", samples=..., device="cuda")`` with as many epochs as the
-   measured step time lets end by ``--deadline``; then the held-out errors (32
-   manufactured problems, seed 0) of the new and the shipped model.
+2. meanwhile, on the GPU: the time of a training step (loss with the first variant's
+   weights, backward, Adam) of the shipped model on CUDA and on the CPU of this process (2
+   threads; the other cores generate), the CUDA/CPU agreement of the loss, and ``pino.solve``
+   of the heat benchmark problem (1D + time: no gmsh needed) with ``method="hypino"`` on both
+   devices (zero-shot, lstsq, refine=2, lstsq+finetune=20): errors against the exact
+   solution and times;
+3. each variant (``--variants``: name, lr, loss weights, balance; default one, "hypino", from
+   the flags) in its own process: ``train_hypino(init="hypino", samples=..., device="cuda")``
+   with as many epochs as its measured step time (the others running beside it) lets end by
+   ``--deadline``. A GPU step is launch-bound, so variants side by side cost little more than one.
 
-Writes OUT/checks.json, OUT/train_log.txt and the checkpoint OUT/hypino (meta.json,
+Writes OUT/checks.json, OUT/train_log.txt and a checkpoint OUT/NAME per variant (meta.json,
 model.safetensors; the optimiser state is dropped: too large to come back from the device).
 """
 
