@@ -157,10 +157,11 @@ def from_cache(args, cache, dst):
     (``pino._hypino.training_samples(..., fem_labels=True, cache=CACHE)``) instead of solved
     again: a cached physics-only sample holds ``k u`` (k its amplitude scaling, see
     ``pino._hypino._pack``), and k is read back from its boundary data ``k g`` (or, where g is
-    0, its source) against the sample drawn again here. Pieces missing from the cache are made
-    (and solved) first."""
+    0, its source) against the sample drawn again here; then the first 16 physics-only samples
+    are made again from the written file and compared with the cache. Pieces missing from the
+    cache are made (and solved) first."""
     from manufactured import random_problem
-    from pino._hypino import _label_run, _write_npz, rasterise_sample, training_samples
+    from pino._hypino import _label_run, _write_npz, hypino_batch, rasterise_sample, training_samples
 
     fam = family(args)
     data = training_samples(args.seed, args.samples, 64, POOL, workers=2, fem_labels=True, family=fam,
@@ -187,6 +188,15 @@ def from_cache(args, cache, dst):
                run=np.array(_label_run(args.seed, args.samples, *POOL, fam), dtype=np.int64))
     compact(args, full, dst)
     os.remove(full)
+    # the samples made again from the compact labels must be the cached ones (float16 aside)
+    table, idx = read_labels(args, dst), [int(i) for i in phys[:16]]
+    again = hypino_batch([(args.seed, i) for i in idx], "mixed", 64, *POOL, fem_labels=table, family=fam)
+    worst = max(float((again[k].double() - data[k][idx].double()).abs().max()
+                      / data[k][idx].double().abs().max().clamp_min(1e-30)) for k in again)
+    print(f"{dst}: {len(idx)} physics-only samples made again from it differ from the cache by "
+          f"{worst:.1e} of each array's peak")
+    if worst > 1e-3:
+        raise SystemExit(f"{dst}: the labels do not give back the cached samples ({worst:.1e})")
 
 
 def _timed(fn, reps, sync):
