@@ -199,6 +199,17 @@ def from_cache(args, cache, dst):
         raise SystemExit(f"{dst}: the labels do not give back the cached samples ({worst:.1e})")
 
 
+def _train_step(model, opt, batch, weights, balance):
+    """One step of the hypernetwork's training (loss, backward, Adam); returns the losses."""
+    from pino._hypino import hypino_loss
+
+    total, _ = hypino_loss(model.target, model(batch["rasters"], batch["coefficients"]), batch, weights, balance)
+    opt.zero_grad()
+    total.mean().backward()
+    opt.step()
+    return total
+
+
 def _timed(fn, reps, sync):
     fn()
     sync()
@@ -232,11 +243,7 @@ def step_timings(checks, args):
             b = _take(data, torch.arange(B), (256, 128), torch.Generator().manual_seed(0))
 
             def step():
-                total = loss(model, b)
-                opt.zero_grad()
-                total.mean().backward()
-                opt.step()
-                return total
+                return _train_step(model, opt, b, weights, v["balance"])
 
             if B == 16:  # before any step: the same weights on both devices
                 losses[key] = float(loss(model, b).mean().detach())
@@ -293,7 +300,7 @@ def train_variant(args):
     """Phase 3, one variant (a subprocess): the shipped model trained further on the samples,
     with as many epochs as this process's measured step time (the variants running beside it
     included) lets end by ``--deadline`` seconds from this process's start."""
-    from pino._hypino import _take, hypino_loss, load_hypino, train_hypino
+    from pino._hypino import _take, load_hypino, train_hypino
 
     v = json.loads(args.train_variant)
     torch.set_num_threads(args.threads)
@@ -307,11 +314,7 @@ def train_variant(args):
 
     def step():
         b = _take(gpu, torch.randint(0, n, (args.batch,), generator=gen), (256, 128), gen)
-        total, _ = hypino_loss(model.target, model(b["rasters"], b["coefficients"]), b,
-                               v["loss_weights"], v["balance"])
-        opt.zero_grad()
-        total.mean().backward()
-        opt.step()
+        _train_step(model, opt, b, v["loss_weights"], v["balance"])
 
     per_step = _timed(step, 20 if GPU == "cuda" else 1, sync)
     del model, opt, gpu

@@ -730,8 +730,15 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
     for p in total.parameters():
         p.requires_grad_(False)
     cache = _tensors(enc, dtype, next(net.parameters()).device)
-    last = physics_residuals(total, enc, _cache=cache)          # those of the latest stage
-    stages = [{"stage": "zero-shot", **_summary(total, enc, residuals=last)}]
+    stages = []
+
+    def record(name, **extra):
+        """Append the stage's residual summary; returns its residuals (the lift adds to them)."""
+        r = physics_residuals(total, enc, _cache=cache)
+        stages.append({"stage": name, **extra, **_summary(total, enc, residuals=r)})
+        return r
+
+    last = record("zero-shot")
 
     timings["lstsq"] = 0.0
     if lstsq:
@@ -739,7 +746,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
         res = lstsq_solve(net.body, enc)
         _set_head(net, res.weights)
         timings["lstsq"] += time.perf_counter() - t0
-        stages.append({"stage": "lstsq", "rank": res.rank, **_summary(total, enc, cache)})
+        last = record("lstsq", rank=res.rank)
 
     t0 = time.perf_counter()
     scales, factors = [], []
@@ -760,7 +767,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
             total.append(corr, c)
             scales.append(s)
             factors.append(c)
-            stages.append({"stage": f"refine {k + 1}", **_summary(total, enc, cache)})
+            last = record(f"refine {k + 1}")
     timings["refine"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -776,7 +783,7 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
                                 check_enc=check_enc)
         total.to(dtype)
     if finetune:
-        stages.append({"stage": "finetune", **_summary(total, enc, cache)})
+        last = record("finetune")
     timings["finetune"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -788,8 +795,6 @@ def solve_hypino(problem, model="hypino", refine=0, lstsq=False, finetune=0, h=N
                          "Dirichlet data (the Poisson kernel is the lift of those); leave lift unset")
     lift = lifter is not None
     if lift:
-        if len(stages) > 1:
-            last = physics_residuals(total, enc, _cache=cache)
         # residuals are linear in U: those of U plus those of the lift with zero data
         nodata = cache | {"f": torch.zeros_like(cache["f"]), "g": torch.zeros_like(cache["g"])}
         extra = physics_residuals(lifter, enc, _cache=nodata)
